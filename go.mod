@@ -1,0 +1,3 @@
+module github.com/flowcap/flowcap
+
+go 1.26
