@@ -2,13 +2,225 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"strings"
+
+	"github.com/urfave/cli/v2"
 )
+
+// version is set at build time by -ldflags "-X main.version=...".
+var version = "dev"
+
+// exitError carries an exit status other than 1 out of a command.
+type exitError struct {
+	code int
+	err  error // nil: nothing more to print
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
 
 // run is the whole program but for the process: it parses args, runs the
 // command and maps what went wrong to an exit status, in one place.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "flowcap: not built yet")
+	app := newApp(stdout, stderr)
+	err := app.RunContext(ctx, permuteArgs(app, args))
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(stderr, "flowcap: %v\n", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "flowcap: %v\n", err)
 	return 1
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Aliases: []string{"V"}, Usage: "print the version and exit"}
+	cli.HelpFlag = &cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help"}
+	read := readCommand()
+	return &cli.App{
+		Name:      "flowcap",
+		Usage:     "record TCP connections as data, one file per direction (a tcpflow successor)",
+		UsageText: "flowcap read [options] FILE...\n   flowcap -r FILE [options] [EXPRESSION]   (tcpflow style)",
+		Version:   version,
+		Writer:    stdout,
+		ErrWriter: stderr,
+		// tcpflow muscle memory: `flowcap -r trace.pcap -o out [expression]`.
+		Flags:                  append(readFlags(), &cli.StringSliceFlag{Name: "r", Usage: "read packets from `FILE` (repeatable; - is stdin)"}),
+		Action:                 rootAction,
+		Commands:               []*cli.Command{read},
+		UseShortOptionHandling: true,
+		HideHelpCommand:        true,
+		OnUsageError:           usageError,
+		ExitErrHandler:         func(*cli.Context, error) {}, // run maps errors to exit codes
+	}
+}
+
+// usageError turns urfave's usage complaints into one line.
+func usageError(_ *cli.Context, err error, _ bool) error {
+	return fmt.Errorf("%v (see flowcap --help)", err)
+}
+
+func rootAction(c *cli.Context) error {
+	files := c.StringSlice("r")
+	if len(files) == 0 {
+		if c.NArg() == 0 && c.NumFlags() == 0 {
+			return cli.ShowAppHelp(c)
+		}
+		return errors.New("no input: give -r FILE, or use `flowcap read FILE...`")
+	}
+	cfg, err := configFrom(c)
+	if err != nil {
+		return err
+	}
+	cfg.inputs = files
+	return readMain(c.Context, cfg, c.App.ErrWriter)
+}
+
+func readCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "read",
+		Usage:     "reassemble the TCP connections of pcap/pcapng files (gzip too; - is stdin)",
+		UsageText: "flowcap read [options] FILE...",
+		Flags:     readFlags(),
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return errors.New("read: no input file (use - for stdin)")
+			}
+			cfg, err := configFrom(c)
+			if err != nil {
+				return err
+			}
+			cfg.inputs = c.Args().Slice()
+			return readMain(c.Context, cfg, c.App.ErrWriter)
+		},
+		OnUsageError: usageError,
+	}
+}
+
+// config is everything a run needs, bound from the flags in one place.
+type config struct {
+	inputs   []string
+	outDir   string
+	maxBytes int64
+	shards   int
+	quiet    bool
+	verbose  bool
+}
+
+func readFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "output", Aliases: []string{"o", "d"}, Value: ".", Usage: "write flow files into `DIR` (created if missing)"},
+		&cli.Int64Flag{Name: "max-bytes", Aliases: []string{"b"}, Usage: "store at most `BYTES` per direction (tcpflow -b); 0 = no limit"},
+		&cli.IntFlag{Name: "shards", Value: runtime.GOMAXPROCS(0), Usage: "reassemble in `N` parallel shards"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary line"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also list each flow as it closes"},
+	}
+}
+
+func configFrom(c *cli.Context) (*config, error) {
+	cfg := &config{
+		outDir:   c.String("output"),
+		maxBytes: c.Int64("max-bytes"),
+		shards:   c.Int("shards"),
+		quiet:    c.Bool("quiet"),
+		verbose:  c.Bool("verbose"),
+	}
+	if cfg.maxBytes < 0 {
+		return nil, fmt.Errorf("-b %d: must be 0 or more", cfg.maxBytes)
+	}
+	if cfg.shards < 1 || cfg.shards > 1024 {
+		return nil, fmt.Errorf("--shards %d: must be between 1 and 1024", cfg.shards)
+	}
+	return cfg, nil
+}
+
+// permuteArgs moves flags in front of positional arguments, so that
+// `flowcap read -o out trace.pcap -F 'port 80'` works as users expect
+// (urfave/cli, like Go's flag package, stops at the first positional word).
+// Everything after "--" stays positional.
+func permuteArgs(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	out := []string{args[0]}
+	rest := args[1:]
+	rootValued := valuedFlags(app.Flags)
+	// Skip the root's own flags to find a subcommand name, if any.
+	i := 0
+	for i < len(rest) && rest[i] != "--" && isFlagToken(rest[i]) {
+		if rootValued[flagName(rest[i])] && !strings.Contains(rest[i], "=") {
+			i++
+		}
+		i++
+	}
+	if i < len(rest) {
+		if cmd := app.Command(rest[i]); cmd != nil {
+			out = append(out, rest[:i+1]...)
+			return append(out, permute(rest[i+1:], valuedFlags(cmd.Flags))...)
+		}
+	}
+	return append(out, permute(rest, rootValued)...)
+}
+
+func permute(args []string, valued map[string]bool) []string {
+	var flags, positional []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			positional = append(positional, args[i+1:]...)
+			break
+		}
+		if !isFlagToken(a) {
+			positional = append(positional, a)
+			continue
+		}
+		flags = append(flags, a)
+		if valued[flagName(a)] && !strings.Contains(a, "=") && i+1 < len(args) {
+			flags = append(flags, args[i+1])
+			i++
+		}
+	}
+	if len(positional) == 0 {
+		return flags
+	}
+	return append(append(flags, "--"), positional...)
+}
+
+func isFlagToken(a string) bool { return len(a) > 1 && a[0] == '-' }
+
+func flagName(a string) string {
+	name := strings.TrimLeft(a, "-")
+	if i := strings.IndexByte(name, '='); i >= 0 {
+		name = name[:i]
+	}
+	return name
+}
+
+// valuedFlags lists the names of the flags that take a value.
+func valuedFlags(flags []cli.Flag) map[string]bool {
+	m := map[string]bool{}
+	for _, f := range flags {
+		if _, isBool := f.(*cli.BoolFlag); isBool {
+			continue
+		}
+		for _, n := range f.Names() {
+			m[n] = true
+		}
+	}
+	return m
 }
