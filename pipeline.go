@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -196,6 +197,7 @@ func (p *pipeline) finish() error {
 // readInput feeds one input through the decoder into the shards.
 func (p *pipeline) readInput(ctx context.Context, src capture.Source) error {
 	done := ctx.Done()
+	var unsupported []capture.LinkType // named once per input
 	for n := 0; ; n++ {
 		if n&255 == 0 {
 			select {
@@ -221,6 +223,10 @@ func (p *pipeline) readInput(ctx context.Context, src capture.Source) error {
 		var seg reassembly.Segment
 		res := p.dec.Decode(data, info, &seg)
 		if res != capture.OK {
+			if res == capture.UnsupportedLinkType && !slices.Contains(unsupported, info.LinkType) {
+				unsupported = append(unsupported, info.LinkType)
+				fmt.Fprintf(p.stderr, "flowcap: %s: %v is not a link type flowcap decodes; its packets are skipped\n", src.Name(), info.LinkType)
+			}
 			if res != capture.Pending { // a fragment is held, not skipped
 				p.stats.skipped[res]++
 			}
@@ -252,7 +258,7 @@ func readMain(ctx context.Context, cfg *config, stderr io.Writer) error {
 		src.Close()
 		switch {
 		case err == nil, errors.Is(err, context.Canceled):
-		case errors.Is(err, io.ErrUnexpectedEOF):
+		case errors.Is(err, capture.ErrTruncated):
 			fmt.Fprintf(stderr, "flowcap: warning: %v (kept every packet before it)\n", err)
 		default:
 			fmt.Fprintf(stderr, "flowcap: %v\n", err)
@@ -272,6 +278,9 @@ func readMain(ctx context.Context, cfg *config, stderr io.Writer) error {
 	if failedInputs > 0 {
 		return &exitError{code: 1}
 	}
+	if unsup := p.stats.skipped[capture.UnsupportedLinkType]; unsup > 0 && unsup == p.stats.packets {
+		return errors.New("nothing could be decoded: no input has a link type flowcap knows")
+	}
 	return nil
 }
 
@@ -285,6 +294,16 @@ func (p *pipeline) printSummary() {
 	ws := p.writer.Stats()
 	fmt.Fprintf(p.stderr, "flowcap: %d packets (%d TCP), %d connections, %d flow files, %d bytes written, %d holes",
 		p.stats.packets, p.stats.tcp, conns, ws.Files, ws.Bytes, holes)
+	ds := p.dec.Stats()
+	if ds.Truncated > 0 {
+		fmt.Fprintf(p.stderr, ", %d segments cut short by the snaplen", ds.Truncated)
+	}
+	if ds.Defrag.Datagrams > 0 {
+		fmt.Fprintf(p.stderr, ", %d IP datagrams reassembled from fragments", ds.Defrag.Datagrams)
+	}
+	if lost := ds.Defrag.TimedOut + ds.Defrag.Evicted + uint64(ds.Defrag.InProgress); lost > 0 {
+		fmt.Fprintf(p.stderr, ", %d fragmented datagrams never completed", lost)
+	}
 	sep := "; skipped:"
 	for r, n := range p.stats.skipped {
 		if n > 0 {
