@@ -59,7 +59,7 @@ func (e *encoder) encode(c *Conn, p *pkt, emit func([]byte) error) error {
 	if !p.frag {
 		b := e.link(c, p.dir, v4)
 		ipStart := len(b)
-		b = e.ipHeader(b, src, dst, segLen, 0, false, true, e.s.TSO && p.kind == kindData)
+		b = e.ipHeader(b, src, dst, segLen, 0, false, false, true, e.s.TSO && p.kind == kindData)
 		b = e.tcp(b, c, p, src, dst, optLen)
 		e.frame = e.pad(b, len(b)-ipStart)
 		return emit(e.frame)
@@ -85,7 +85,7 @@ func (e *encoder) encode(c *Conn, p *pkt, emit func([]byte) error) error {
 		chunk := e.seg[off:min(off+size, len(e.seg))]
 		b := e.link(c, p.dir, v4)
 		ipStart := len(b)
-		b = e.ipHeader(b, src, dst, len(chunk), off, i < n-1, i == 0, false)
+		b = e.ipHeader(b, src, dst, len(chunk), off, true, i < n-1, i == 0, false)
 		b = append(b, chunk...)
 		e.frame = e.pad(b, len(b)-ipStart)
 		if err := emit(e.frame); err != nil {
@@ -151,12 +151,12 @@ func sllPacketType(d Dir) uint16 {
 }
 
 // ipHeader appends the IP header(s) of a packet carrying n bytes of the
-// TCP segment from fragOff; frag says whether the datagram is fragmented
-// (more: more fragments follow). first says the piece is the first
-// fragment or the whole segment: IPv4 options are not copied to later
-// fragments. tso writes an IPv4 total length of 0.
-func (e *encoder) ipHeader(b []byte, src, dst netip.AddrPort, n, fragOff int, more, first, tso bool) []byte {
-	fragmented := more || fragOff > 0
+// TCP segment from fragOff. fragmented says the segment is sent as
+// fragments (an IPv6 fragment header even if one piece holds it all: an
+// atomic fragment); more, that more fragments follow. first says the piece
+// is the first fragment or the whole segment: IPv4 options are not copied
+// to later fragments. tso writes an IPv4 total length of 0.
+func (e *encoder) ipHeader(b []byte, src, dst netip.AddrPort, n, fragOff int, fragmented, more, first, tso bool) []byte {
 	if src.Addr().Is4() {
 		hl := ipv4HeaderLen
 		if e.s.IPv4Options && first {
