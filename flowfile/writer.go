@@ -1,34 +1,153 @@
 package flowfile
 
-import "github.com/flowcap/flowcap/reassembly"
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
 
-// STUB: the flowfile work replaces this file; keep the shape.
+	"golang.org/x/sys/unix"
+
+	"github.com/flowcap/flowcap/reassembly"
+)
+
+// Defaults for the zero Config fields.
+const (
+	DefaultMaxBuffer  = 64 << 20 // write buffers across all shards
+	DefaultBufferSize = 64 << 10 // largest buffer of one stream
+	minBufferSize     = 512
+	fdReserve         = 64 // descriptors left for everything else (inputs, reports, stdio)
+)
+
+// ErrNoName means every candidate name of a flow file was taken.
+var ErrNoName = errors.New("no free file name")
 
 // Config says where and how flow files are written.
 type Config struct {
 	Dir      string // output directory, created if missing
 	MaxBytes int64  // bytes stored per direction (tcpflow -b); 0 = no limit
-	MaxOpen  int    // open descriptors across all shards; 0 = from RLIMIT_NOFILE
-	Shards   int
+	MaxOpen  int    // open descriptors across all shards; 0 = RLIMIT_NOFILE less a reserve
+	Shards   int    // number of sinks (one per shard); 0 means 1
+
+	// MaxBuffer caps the memory of write buffers across shards; past it
+	// the least recently written buffers are written out. 0 means
+	// DefaultMaxBuffer.
+	MaxBuffer int64
+
+	// BufferSize is the largest write buffer of one stream; a write at
+	// least this big goes straight to the file. 0 means DefaultBufferSize.
+	BufferSize int
 }
 
 // Stats counts what was written.
 type Stats struct {
-	Files uint64
-	Bytes uint64
+	Files  uint64 // flow files created
+	Bytes  uint64 // bytes in the flow files when closed
+	Writes uint64 // write system calls
+	Opens  uint64 // opens, reopens of files closed for lack of descriptors included
+	Shifts uint64 // files whose data moved to insert earlier data in front
+
+	MaxOpen  int   // the descriptor budget
+	PeakOpen int64 // most descriptors open at once
 }
 
-// Writer writes flow files for all shards.
-type Writer struct{}
+// Writer writes flow files for all shards. Each shard uses its own Sink;
+// they share only atomic counters: the descriptor and memory budgets and
+// the statistics.
+type Writer struct {
+	cfg     Config
+	dir     string
+	dirfd   int
+	poolCap int64        // descriptors shared by the sinks beyond one each
+	pool    atomic.Int64 // of those, taken
+	open    atomic.Int64
+	buf     atomic.Int64 // write buffer memory in use
+	sinks   []*sink
 
-// New prepares the output directory.
-func New(cfg Config) (*Writer, error) { return &Writer{}, nil }
+	files, bytes, writes, opens, shifts atomic.Uint64
+	peak                                atomic.Int64
+}
 
-// Sink returns the sink of shard i; each shard's goroutine uses its own.
-func (w *Writer) Sink(i int) reassembly.Sink { return nil }
+// New creates the output directory if missing and prepares the sinks.
+func New(cfg Config) (*Writer, error) {
+	if cfg.Shards <= 0 {
+		cfg.Shards = 1
+	}
+	if cfg.MaxBuffer <= 0 {
+		cfg.MaxBuffer = DefaultMaxBuffer
+	}
+	if cfg.BufferSize <= 0 {
+		cfg.BufferSize = DefaultBufferSize
+	}
+	if cfg.Dir == "" {
+		cfg.Dir = "."
+	}
+	if cfg.MaxOpen <= 0 {
+		var rl unix.Rlimit
+		if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+			return nil, fmt.Errorf("getrlimit: %w", err)
+		}
+		cur := int(min(rl.Cur, 1<<30))
+		cfg.MaxOpen = cur - min(fdReserve, cur/4)
+	}
+	if cfg.MaxOpen < cfg.Shards {
+		return nil, fmt.Errorf("%d file descriptors for %d shards: need one per shard at least", cfg.MaxOpen, cfg.Shards)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o777); err != nil {
+		return nil, err
+	}
+	fd, err := unix.Open(cfg.Dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", cfg.Dir, err)
+	}
+	w := &Writer{cfg: cfg, dir: cfg.Dir, dirfd: fd, poolCap: int64(cfg.MaxOpen - cfg.Shards)}
+	for range cfg.Shards {
+		w.sinks = append(w.sinks, newSink(w))
+	}
+	return w, nil
+}
 
-// Close flushes and closes every file.
-func (w *Writer) Close() error { return nil }
+// Sink returns the sink of shard i; only that shard's goroutine may use it.
+func (w *Writer) Sink(i int) reassembly.Sink { return w.sinks[i] }
 
-// Stats returns the counters.
-func (w *Writer) Stats() Stats { return Stats{} }
+// Close writes out and closes whatever the shards left open (nothing, if
+// every shard finished), then the directory. Files are complete on disk
+// when it returns.
+func (w *Writer) Close() error {
+	var errs []error
+	for _, s := range w.sinks {
+		errs = append(errs, s.closeAll())
+	}
+	if w.dirfd >= 0 {
+		errs = append(errs, unix.Close(w.dirfd))
+		w.dirfd = -1
+	}
+	return errors.Join(errs...)
+}
+
+// Stats returns the counters; safe from any goroutine.
+func (w *Writer) Stats() Stats {
+	return Stats{
+		Files:    w.files.Load(),
+		Bytes:    w.bytes.Load(),
+		Writes:   w.writes.Load(),
+		Opens:    w.opens.Load(),
+		Shifts:   w.shifts.Load(),
+		MaxOpen:  w.cfg.MaxOpen,
+		PeakOpen: w.peak.Load(),
+	}
+}
+
+// FileName returns the name, in the output directory, of s's flow file,
+// or "" if it has none (no payload). Valid during and after the sink's
+// Close of s.
+func FileName(s *reassembly.Stream) string {
+	if f, ok := s.Handle.(*file); ok {
+		return f.name
+	}
+	return ""
+}
+
+// path is name's path for messages.
+func (w *Writer) path(name string) string { return filepath.Join(w.dir, name) }

@@ -1,0 +1,520 @@
+package flowfile
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/flowcap/flowcap/reassembly"
+)
+
+// file is the sink's state of one stream, kept in Stream.Handle.
+type file struct {
+	key   reassembly.Key
+	vlan  int32
+	first int64 // capture time of the stream's first packet: the file's mtime
+
+	name   string // "" until the file is created
+	fd     int    // -1 when not open
+	size   int64  // bytes on disk: the end of the highest write
+	buf    []byte // bytes not yet written, for offsets bufOff on
+	bufOff int64
+	want   bool // a Write came: the file must exist, even empty (-b)
+	closed bool
+
+	fdNewer, fdOlder   *file // the sink's open descriptors, most recent first
+	bufNewer, bufOlder *file // the sink's files holding a buffer
+	inBufList          bool
+}
+
+func (f *file) bufEnd() int64 { return f.bufOff + int64(len(f.buf)) }
+
+// sink writes the flow files of one shard. One goroutine uses it.
+type sink struct {
+	w                  *Writer
+	own                int // descriptors open
+	fdNewest, fdOldest *file
+	bufNewest          *file
+	bufOldest          *file
+	free               [][]byte // spare write buffers, any size class
+	scratch            []byte   // for moving and comparing file data
+}
+
+func newSink(w *Writer) *sink { return &sink{w: w} }
+
+func (s *sink) state(st *reassembly.Stream) *file {
+	if f, ok := st.Handle.(*file); ok {
+		return f
+	}
+	f := &file{key: st.Key, vlan: st.VLAN, first: st.First, fd: -1}
+	st.Handle = f
+	return f
+}
+
+// Write stores p at off: into the stream's buffer when it extends or
+// overlaps it, else the buffer is written out first. Bytes at offsets
+// MaxBytes and past are dropped, as tcpflow -b does.
+func (s *sink) Write(st *reassembly.Stream, off int64, p []byte) error {
+	f := s.state(st)
+	f.want = true
+	if m := s.w.cfg.MaxBytes; m > 0 {
+		if off >= m {
+			return nil
+		}
+		if off+int64(len(p)) > m {
+			p = p[:m-off]
+		}
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	if len(f.buf) > 0 && off >= f.bufOff && off <= f.bufEnd() {
+		need := int(off-f.bufOff) + len(p)
+		if need <= cap(f.buf) || need <= s.w.cfg.BufferSize {
+			if need > cap(f.buf) {
+				if err := s.grow(f, need); err != nil {
+					return err
+				}
+			}
+			if need > len(f.buf) {
+				f.buf = f.buf[:need]
+			}
+			copy(f.buf[off-f.bufOff:], p)
+			s.bufTouch(f)
+			return nil
+		}
+	}
+	if err := s.flush(f); err != nil {
+		return err
+	}
+	if len(p) >= s.w.cfg.BufferSize {
+		return s.pwrite(f, p, off)
+	}
+	if cap(f.buf) < len(p) {
+		if err := s.grow(f, len(p)); err != nil {
+			return err
+		}
+	}
+	f.bufOff = off
+	f.buf = append(f.buf[:0], p...)
+	s.bufTouch(f)
+	return nil
+}
+
+// Shift moves the stream's data n bytes later, zeros in front.
+func (s *sink) Shift(st *reassembly.Stream, n int64) error {
+	f, ok := st.Handle.(*file)
+	if !ok {
+		return nil
+	}
+	s.w.shifts.Add(1)
+	m := s.w.cfg.MaxBytes
+	if f.size == 0 {
+		// Nothing on disk yet: moving the buffer is enough.
+		f.bufOff += n
+		if m > 0 && f.bufEnd() > m {
+			f.buf = f.buf[:max(0, m-f.bufOff)]
+		}
+		return nil
+	}
+	if err := s.flush(f); err != nil {
+		return err
+	}
+	if err := s.ensureOpen(f); err != nil {
+		return err
+	}
+	buf := s.scratchBuf()
+	for end := f.size; end > 0; {
+		k := min(end, int64(len(buf)))
+		if err := s.pread(f, buf[:k], end-k); err != nil {
+			return err
+		}
+		if err := s.pwrite(f, buf[:k], end-k+n); err != nil {
+			return err
+		}
+		end -= k
+	}
+	clear(buf)
+	for z := int64(0); z < min(n, f.size); {
+		k := min(min(n, f.size)-z, int64(len(buf)))
+		if err := s.pwrite(f, buf[:k], z); err != nil {
+			return err
+		}
+		z += k
+	}
+	if m > 0 && f.size > m {
+		if err := unix.Ftruncate(f.fd, m); err != nil {
+			return fmt.Errorf("truncate %s: %w", s.w.path(f.name), err)
+		}
+		f.size = m
+	}
+	return nil
+}
+
+// Close writes the stream's file out, closes it and sets its times to
+// the first packet's (as tcpflow does). The file is complete on disk.
+func (s *sink) Close(st *reassembly.Stream) error {
+	f, ok := st.Handle.(*file)
+	if !ok || f.closed {
+		return nil
+	}
+	f.closed = true
+	if !f.want {
+		return nil
+	}
+	err := s.flush(f)
+	if err == nil && f.name == "" {
+		err = s.ensureOpen(f) // all of it past -b: an empty file, as tcpflow
+	}
+	s.dropBuf(f)
+	if f.fd >= 0 {
+		if cerr := s.closeFD(f); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	s.w.bytes.Add(uint64(f.size))
+	ts := unix.NsecToTimespec(f.first)
+	if err := unix.UtimesNanoAt(s.w.dirfd, f.name, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set times of %s: %w", s.w.path(f.name), err)
+	}
+	return nil
+}
+
+// Check compares p with what is stored at off: the buffer, the file on
+// disk, zeros in between.
+func (s *sink) Check(st *reassembly.Stream, off int64, p []byte) (held, differ int, err error) {
+	f, ok := st.Handle.(*file)
+	if !ok || off < 0 {
+		return 0, 0, nil
+	}
+	end := f.size
+	if len(f.buf) > 0 {
+		end = max(end, f.bufEnd())
+	}
+	if off >= end {
+		return 0, 0, nil
+	}
+	held = int(min(int64(len(p)), end-off))
+	p = p[:held]
+	var disk []byte
+	if lo, hi := off, min(off+int64(held), f.size); lo < hi {
+		reopened := f.fd < 0
+		if err := s.ensureOpen(f); err != nil {
+			return 0, 0, err
+		}
+		disk = s.scratchBuf()
+		if hi-lo > int64(len(disk)) {
+			disk = make([]byte, hi-lo)
+		}
+		disk = disk[:hi-lo]
+		err := s.pread(f, disk, lo)
+		if reopened && f.closed {
+			if cerr := s.closeFD(f); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+	for i, c := range p {
+		o := off + int64(i)
+		var have byte
+		switch {
+		case len(f.buf) > 0 && o >= f.bufOff && o < f.bufEnd():
+			have = f.buf[o-f.bufOff]
+		case o < f.size:
+			have = disk[i]
+		}
+		if have != c {
+			differ++
+		}
+	}
+	return held, differ, nil
+}
+
+// flush writes the buffer out; the buffer stays with the file.
+func (s *sink) flush(f *file) error {
+	if len(f.buf) == 0 {
+		return nil
+	}
+	err := s.pwrite(f, f.buf, f.bufOff)
+	f.buf = f.buf[:0]
+	return err
+}
+
+func (s *sink) pwrite(f *file, p []byte, off int64) error {
+	if err := s.ensureOpen(f); err != nil {
+		return err
+	}
+	for len(p) > 0 {
+		n, err := unix.Pwrite(f.fd, p, off)
+		s.w.writes.Add(1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", s.w.path(f.name), err)
+		}
+		p = p[n:]
+		off += int64(n)
+		f.size = max(f.size, off)
+	}
+	return nil
+}
+
+func (s *sink) pread(f *file, p []byte, off int64) error {
+	for len(p) > 0 {
+		n, err := unix.Pread(f.fd, p, off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", s.w.path(f.name), err)
+		}
+		if n == 0 {
+			clear(p) // past the end of the file: zeros
+			return nil
+		}
+		p = p[n:]
+		off += int64(n)
+	}
+	return nil
+}
+
+func (s *sink) scratchBuf() []byte {
+	if s.scratch == nil {
+		s.scratch = make([]byte, 64<<10)
+	}
+	return s.scratch
+}
+
+// ensureOpen gives f a descriptor, creating the file on first use.
+func (s *sink) ensureOpen(f *file) error {
+	if f.fd >= 0 {
+		s.fdTouch(f)
+		return nil
+	}
+	for {
+		s.takeFD()
+		var err error
+		if f.name == "" {
+			err = s.create(f)
+		} else {
+			f.fd, err = unix.Openat(s.w.dirfd, f.name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				f.fd = -1
+				err = fmt.Errorf("reopen %s: %w", s.w.path(f.name), err)
+			}
+		}
+		if err == nil {
+			s.w.opens.Add(1)
+			s.fdPush(f)
+			if n := s.w.open.Add(1); n > s.w.peak.Load() {
+				s.w.peak.Store(n) // approximate under races; a statistic only
+			}
+			return nil
+		}
+		s.releaseFD()
+		// Out of descriptors for all our budget says (something else in the
+		// process holds some): give one of ours back and retry.
+		if (errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE)) && s.fdOldest != nil {
+			if cerr := s.closeFD(s.fdOldest); cerr != nil {
+				return cerr
+			}
+			continue
+		}
+		return err
+	}
+}
+
+// create makes the file with O_EXCL under the first free name: the
+// tcpflow name, then with c1, c2... appended. A name taken by anything,
+// a file of a previous run or a planted symbolic link, is skipped: the
+// sink never follows a link nor writes into a file it did not create.
+func (s *sink) create(f *file) error {
+	var name []byte
+	for count := 0; count < 1<<20; count++ {
+		name = AppendName(name[:0], f.key, f.vlan, count)
+		fd, err := unix.Openat(s.w.dirfd, string(name), unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o666)
+		if err == unix.EEXIST {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("create %s: %w", s.w.path(string(name)), err)
+		}
+		f.fd, f.name = fd, string(name)
+		s.w.files.Add(1)
+		return nil
+	}
+	return fmt.Errorf("create %s: %w", s.w.path(Name(f.key, f.vlan, 0)), ErrNoName)
+}
+
+// takeFD reserves a descriptor in the budget: each sink's first one is
+// its own, the others come from the shared pool; when that is spent, the
+// sink closes its least recently used file (tcpflow's LRU of open files).
+func (s *sink) takeFD() {
+	for s.own > 0 {
+		if s.w.pool.Add(1) <= s.w.poolCap {
+			break
+		}
+		s.w.pool.Add(-1)
+		// Errors of close(2) on a file we only wrote with pwrite: none to
+		// report that a later reopen would not.
+		_ = s.closeFD(s.fdOldest)
+	}
+	s.own++
+}
+
+func (s *sink) releaseFD() {
+	s.own--
+	if s.own > 0 {
+		s.w.pool.Add(-1)
+	}
+}
+
+func (s *sink) closeFD(f *file) error {
+	err := unix.Close(f.fd)
+	f.fd = -1
+	s.fdUnlink(f)
+	s.releaseFD()
+	s.w.open.Add(-1)
+	if err != nil {
+		return fmt.Errorf("close %s: %w", s.w.path(f.name), err)
+	}
+	return nil
+}
+
+// grow gives f a buffer of at least n bytes, keeping its contents, and
+// keeps the sink's buffers within the shared memory budget by writing out
+// the least recently used ones.
+func (s *sink) grow(f *file, n int) error {
+	size := minBufferSize
+	for size < n {
+		size *= 4
+	}
+	size = max(min(size, s.w.cfg.BufferSize), n)
+	var b []byte
+	for i := len(s.free) - 1; i >= 0; i-- {
+		if cap(s.free[i]) == size {
+			b = s.free[i][:0]
+			s.free = append(s.free[:i], s.free[i+1:]...)
+			break
+		}
+	}
+	if b == nil {
+		b = make([]byte, 0, size)
+	}
+	b = append(b, f.buf...)
+	s.dropBuf(f)
+	f.buf = b
+	s.w.buf.Add(int64(cap(b)))
+	s.bufTouch(f)
+	for s.w.buf.Load() > s.w.cfg.MaxBuffer && s.bufOldest != nil && s.bufOldest != f {
+		v := s.bufOldest
+		if err := s.flush(v); err != nil {
+			return err
+		}
+		s.dropBuf(v)
+	}
+	return nil
+}
+
+// dropBuf takes f's buffer away (written out or not: the caller knows).
+func (s *sink) dropBuf(f *file) {
+	if f.buf == nil {
+		return
+	}
+	s.w.buf.Add(-int64(cap(f.buf)))
+	if len(s.free) < 16 {
+		s.free = append(s.free, f.buf[:0])
+	}
+	f.buf = nil
+	s.bufUnlink(f)
+}
+
+// closeAll writes out and closes everything still held.
+func (s *sink) closeAll() error {
+	var errs []error
+	for s.bufOldest != nil {
+		f := s.bufOldest
+		errs = append(errs, s.flush(f))
+		s.dropBuf(f)
+	}
+	for s.fdOldest != nil {
+		errs = append(errs, s.closeFD(s.fdOldest))
+	}
+	return errors.Join(errs...)
+}
+
+// The two LRU lists, intrusive so that moving a file costs no allocation.
+
+func (s *sink) fdPush(f *file) {
+	f.fdOlder, f.fdNewer = s.fdNewest, nil
+	if s.fdNewest != nil {
+		s.fdNewest.fdNewer = f
+	}
+	s.fdNewest = f
+	if s.fdOldest == nil {
+		s.fdOldest = f
+	}
+}
+
+func (s *sink) fdUnlink(f *file) {
+	if f.fdNewer != nil {
+		f.fdNewer.fdOlder = f.fdOlder
+	} else {
+		s.fdNewest = f.fdOlder
+	}
+	if f.fdOlder != nil {
+		f.fdOlder.fdNewer = f.fdNewer
+	} else {
+		s.fdOldest = f.fdNewer
+	}
+	f.fdNewer, f.fdOlder = nil, nil
+}
+
+func (s *sink) fdTouch(f *file) {
+	if s.fdNewest != f {
+		s.fdUnlink(f)
+		s.fdPush(f)
+	}
+}
+
+func (s *sink) bufTouch(f *file) {
+	if s.bufNewest == f {
+		return
+	}
+	s.bufUnlink(f)
+	f.bufOlder, f.bufNewer = s.bufNewest, nil
+	if s.bufNewest != nil {
+		s.bufNewest.bufNewer = f
+	}
+	s.bufNewest = f
+	if s.bufOldest == nil {
+		s.bufOldest = f
+	}
+	f.inBufList = true
+}
+
+func (s *sink) bufUnlink(f *file) {
+	if !f.inBufList {
+		return
+	}
+	if f.bufNewer != nil {
+		f.bufNewer.bufOlder = f.bufOlder
+	} else {
+		s.bufNewest = f.bufOlder
+	}
+	if f.bufOlder != nil {
+		f.bufOlder.bufNewer = f.bufNewer
+	} else {
+		s.bufOldest = f.bufNewer
+	}
+	f.bufNewer, f.bufOlder = nil, nil
+	f.inBufList = false
+}
