@@ -1,12 +1,12 @@
 module github.com/flowcap/flowcap
 
-go 1.26.0
+go 1.26
 
 require (
 	github.com/gopacket/gopacket v1.7.7
 	github.com/rogpeppe/go-internal v1.16.0
 	github.com/urfave/cli/v2 v2.27.7
-	golang.org/x/sys v0.49.0
+	golang.org/x/sys v0.45.0
 )
 
 require (
