@@ -87,7 +87,6 @@ func ldInd(size uint16, k uint32) insn { return insn{op: clsLD | size | modeIND,
 func ldImm(k uint32) insn              { return insn{op: clsLD | modeIMM, k: k} }
 func ldLen() insn                      { return insn{op: clsLD | szW | modeLEN} }
 func ldMem(n uint32) insn              { return insn{op: clsLD | modeMEM, k: n} }
-func ldxMem(n uint32) insn             { return insn{op: clsLDX | modeMEM, k: n} }
 func ldxMSH(k uint32) insn             { return insn{op: clsLDX | szB | modeMSH, k: k} }
 func st(n uint32) insn                 { return insn{op: clsST, k: n} }
 func aluK(op uint16, k uint32) insn    { return insn{op: clsALU | op | srcK, k: k} }
