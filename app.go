@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/flowcap/flowcap/bpf"
 	"github.com/urfave/cli/v2"
 )
 
@@ -83,7 +84,8 @@ func rootAction(c *cli.Context) error {
 		}
 		return errors.New("no input: give -r FILE, or use `flowcap read FILE...`")
 	}
-	cfg, err := configFrom(c)
+	// tcpflow style: the words after the options are the filter expression.
+	cfg, err := configFrom(c, strings.Join(c.Args().Slice(), " "))
 	if err != nil {
 		return err
 	}
@@ -101,7 +103,7 @@ func readCommand() *cli.Command {
 			if c.NArg() == 0 {
 				return errors.New("read: no input file (use - for stdin)")
 			}
-			cfg, err := configFrom(c)
+			cfg, err := configFrom(c, "")
 			if err != nil {
 				return err
 			}
@@ -115,6 +117,7 @@ func readCommand() *cli.Command {
 // config is everything a run needs, bound from the flags in one place.
 type config struct {
 	inputs   []string
+	filter   *bpf.Filter // nil: every packet
 	outDir   string
 	maxBytes int64
 	shards   int
@@ -125,6 +128,8 @@ type config struct {
 func readFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "output", Aliases: []string{"o", "d"}, Value: ".", Usage: "write flow files into `DIR` (created if missing)"},
+		&cli.StringFlag{Name: "filter", Aliases: []string{"F"}, Usage: "only packets that match the tcpdump filter `EXPR`"},
+		&cli.StringFlag{Name: "ports", Aliases: []string{"P"}, Usage: "only these TCP/UDP `PORTS` (80,443 or 80:443; a-b is a range)"},
 		&cli.Int64Flag{Name: "max-bytes", Aliases: []string{"b"}, Usage: "store at most `BYTES` per direction (tcpflow -b); 0 = no limit"},
 		&cli.IntFlag{Name: "shards", Value: runtime.GOMAXPROCS(0), Usage: "reassemble in `N` parallel shards"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary line"},
@@ -132,7 +137,8 @@ func readFlags() []cli.Flag {
 	}
 }
 
-func configFrom(c *cli.Context) (*config, error) {
+// configFrom binds the flags; expr is the tcpflow-style trailing expression.
+func configFrom(c *cli.Context, expr string) (*config, error) {
 	cfg := &config{
 		outDir:   c.String("output"),
 		maxBytes: c.Int64("max-bytes"),
@@ -146,7 +152,40 @@ func configFrom(c *cli.Context) (*config, error) {
 	if cfg.shards < 1 || cfg.shards > 1024 {
 		return nil, fmt.Errorf("--shards %d: must be between 1 and 1024", cfg.shards)
 	}
+	filter, err := buildFilter(c.String("filter"), expr, c.String("ports"))
+	if err != nil {
+		return nil, err
+	}
+	cfg.filter = filter
 	return cfg, nil
+}
+
+// buildFilter ands the -F expression, the trailing words and the -P ports;
+// nil when there is none of them.
+func buildFilter(exprs ...string) (*bpf.Filter, error) {
+	if ports := exprs[2]; ports != "" {
+		e, err := bpf.PortsExpr(ports)
+		if err != nil {
+			return nil, fmt.Errorf("-P: %w", err)
+		}
+		exprs[2] = e
+	}
+	var filter *bpf.Filter
+	for _, e := range exprs {
+		if strings.TrimSpace(e) == "" {
+			continue
+		}
+		f, err := bpf.NewFilter(e, bpf.Options{})
+		if err != nil {
+			return nil, err
+		}
+		if filter == nil {
+			filter = f
+		} else {
+			filter = filter.And(f)
+		}
+	}
+	return filter, nil
 }
 
 // permuteArgs moves flags in front of positional arguments, so that

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/flowcap/flowcap/bpf"
 	"github.com/flowcap/flowcap/capture"
 	"github.com/flowcap/flowcap/flowfile"
 	"github.com/flowcap/flowcap/reassembly"
@@ -64,8 +65,9 @@ func (b *batch) add(seg *reassembly.Segment) bool {
 
 // readStats counts what the reader saw. Only the reader goroutine writes it.
 type readStats struct {
-	packets uint64
-	tcp     uint64
+	packets  uint64
+	filtered uint64 // rejected by the filter
+	tcp      uint64
 	skipped [256]uint64 // by capture.Result
 }
 
@@ -198,6 +200,7 @@ func (p *pipeline) finish() error {
 func (p *pipeline) readInput(ctx context.Context, src capture.Source) error {
 	done := ctx.Done()
 	var unsupported []capture.LinkType // named once per input
+	match := p.matcher(src.Name())
 	for n := 0; ; n++ {
 		if n&255 == 0 {
 			select {
@@ -220,6 +223,10 @@ func (p *pipeline) readInput(ctx context.Context, src capture.Source) error {
 		if info.Time > p.clock {
 			p.clock = info.Time
 		}
+		if match != nil && info.LinkType.Supported() && !match(data, info) {
+			p.stats.filtered++
+			continue
+		}
 		var seg reassembly.Segment
 		res := p.dec.Decode(data, info, &seg)
 		if res != capture.OK {
@@ -234,6 +241,37 @@ func (p *pipeline) readInput(ctx context.Context, src capture.Source) error {
 		}
 		p.stats.tcp++
 		p.dispatch(&seg)
+	}
+}
+
+// matcher returns the filter as a function of one packet (nil: no filter),
+// with the program of the packet's link type looked up only when it changes.
+// A link type the expression cannot apply to is named once and its packets
+// rejected.
+func (p *pipeline) matcher(input string) func([]byte, capture.Info) bool {
+	if p.cfg.filter == nil {
+		return nil
+	}
+	var (
+		lt     capture.LinkType
+		prog   *bpf.Program
+		failed []capture.LinkType
+	)
+	return func(data []byte, info capture.Info) bool {
+		if prog == nil || info.LinkType != lt {
+			var err error
+			lt = info.LinkType
+			prog, err = p.cfg.filter.Program(uint32(lt))
+			if err != nil {
+				prog = nil
+				if !slices.Contains(failed, lt) {
+					failed = append(failed, lt)
+					fmt.Fprintf(p.stderr, "flowcap: %s: the filter cannot apply to %v, its packets are skipped: %v\n", input, lt, err)
+				}
+				return false
+			}
+		}
+		return prog.Match(data, info.WireLen)
 	}
 }
 
@@ -303,6 +341,9 @@ func (p *pipeline) printSummary() {
 	}
 	if lost := ds.Defrag.TimedOut + ds.Defrag.Evicted + uint64(ds.Defrag.InProgress); lost > 0 {
 		fmt.Fprintf(p.stderr, ", %d fragmented datagrams never completed", lost)
+	}
+	if p.stats.filtered > 0 {
+		fmt.Fprintf(p.stderr, ", %d filtered out", p.stats.filtered)
 	}
 	sep := "; skipped:"
 	for r, n := range p.stats.skipped {
