@@ -68,7 +68,7 @@ type readStats struct {
 	packets  uint64
 	filtered uint64 // rejected by the filter
 	tcp      uint64
-	skipped [256]uint64 // by capture.Result
+	skipped  [256]uint64 // by capture.Result
 }
 
 // pipeline wires the reader to the shards and the shards to the sinks.
