@@ -7,8 +7,10 @@ import (
 	"io"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/flowcap/flowcap/bpf"
+	"github.com/flowcap/flowcap/reassembly"
 	"github.com/urfave/cli/v2"
 )
 
@@ -49,9 +51,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 1
 }
 
-func newApp(stdout, stderr io.Writer) *cli.App {
+func init() {
+	// urfave/cli's defaults would take -v for the version; ours is -V, as tcpflow's.
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Aliases: []string{"V"}, Usage: "print the version and exit"}
 	cli.HelpFlag = &cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help"}
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
 	read := readCommand()
 	return &cli.App{
 		Name:      "flowcap",
@@ -116,13 +122,14 @@ func readCommand() *cli.Command {
 
 // config is everything a run needs, bound from the flags in one place.
 type config struct {
-	inputs   []string
-	filter   *bpf.Filter // nil: every packet
-	outDir   string
-	maxBytes int64
-	shards   int
-	quiet    bool
-	verbose  bool
+	inputs     []string
+	filter     *bpf.Filter // nil: every packet
+	outDir     string
+	maxBytes   int64
+	reassembly reassembly.Config // the shard's index and count, and the shared budget, are the pipeline's
+	shards     int
+	quiet      bool
+	verbose    bool
 }
 
 func readFlags() []cli.Flag {
@@ -131,6 +138,8 @@ func readFlags() []cli.Flag {
 		&cli.StringFlag{Name: "filter", Aliases: []string{"F"}, Usage: "only packets that match the tcpdump filter `EXPR`"},
 		&cli.StringFlag{Name: "ports", Aliases: []string{"P"}, Usage: "only these TCP/UDP `PORTS` (80,443 or 80:443; a-b is a range)"},
 		&cli.Int64Flag{Name: "max-bytes", Aliases: []string{"b"}, Usage: "store at most `BYTES` per direction (tcpflow -b); 0 = no limit"},
+		&cli.IntFlag{Name: "idle-timeout", Aliases: []string{"J"}, Value: 3600, Usage: "close a flow idle for `SECONDS` of capture time; later data starts a new file (0: never)"},
+		&cli.StringFlag{Name: "overlap", Value: "last", Usage: "which copy of overlapping data that differs is kept: `last` (tcpflow) or first"},
 		&cli.IntFlag{Name: "shards", Value: runtime.GOMAXPROCS(0), Usage: "reassemble in `N` parallel shards"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary line"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also list each flow as it closes"},
@@ -151,6 +160,22 @@ func configFrom(c *cli.Context, expr string) (*config, error) {
 	}
 	if cfg.shards < 1 || cfg.shards > 1024 {
 		return nil, fmt.Errorf("--shards %d: must be between 1 and 1024", cfg.shards)
+	}
+	switch idle := c.Int("idle-timeout"); {
+	case idle < 0:
+		return nil, fmt.Errorf("-J %d: must be 0 (never) or more seconds", idle)
+	case idle == 0:
+		cfg.reassembly.IdleTimeout = -1
+	default:
+		cfg.reassembly.IdleTimeout = int64(idle) * int64(time.Second)
+	}
+	switch o := c.String("overlap"); o {
+	case "last":
+		cfg.reassembly.Overlap = reassembly.LastWins
+	case "first":
+		cfg.reassembly.Overlap = reassembly.FirstWins
+	default:
+		return nil, fmt.Errorf("--overlap %q: must be last or first", o)
 	}
 	filter, err := buildFilter(c.String("filter"), expr, c.String("ports"))
 	if err != nil {

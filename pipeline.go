@@ -63,27 +63,33 @@ func (b *batch) add(seg *reassembly.Segment) bool {
 	return true
 }
 
-// readStats counts what the reader saw. Only the reader goroutine writes it.
+// readStats counts what a reader saw. Only its reader goroutine writes it.
 type readStats struct {
 	packets  uint64
 	filtered uint64 // rejected by the filter
 	tcp      uint64
-	skipped  [256]uint64 // by capture.Result
+	skipped  [capture.NumResults]uint64 // by capture.Result
 }
 
-// pipeline wires the reader to the shards and the shards to the sinks.
+func (s *readStats) add(o *readStats) {
+	s.packets += o.packets
+	s.filtered += o.filtered
+	s.tcp += o.tcp
+	for i, n := range o.skipped {
+		s.skipped[i] += n
+	}
+}
+
+// pipeline wires readers to the shards and the shards to the sinks.
 type pipeline struct {
 	cfg     *config
 	stderr  io.Writer
 	shards  []*reassembly.Shard
 	work    []chan *batch
 	free    chan *batch
-	pending []*batch
 	writer  *flowfile.Writer
-	stats   readStats
-	dec     *capture.Decoder
-	clock   int64
-	stop    atomic.Bool // a shard failed: the reader stops
+	readers []*reader
+	stop    atomic.Bool // a shard failed: readers stop
 	wg      sync.WaitGroup
 	errMu   sync.Mutex
 	err     error // the first shard error
@@ -95,18 +101,19 @@ func newPipeline(cfg *config, stderr io.Writer) (*pipeline, error) {
 		return nil, err
 	}
 	p := &pipeline{
-		cfg:     cfg,
-		stderr:  stderr,
-		writer:  w,
-		dec:     capture.NewDecoder(),
-		free:    make(chan *batch, cfg.shards*batchesPerShd),
-		pending: make([]*batch, cfg.shards),
+		cfg:    cfg,
+		stderr: stderr,
+		writer: w,
+		free:   make(chan *batch, cfg.shards*batchesPerShd),
 	}
 	for range cap(p.free) {
 		p.free <- &batch{segs: make([]reassembly.Segment, 0, batchSegments), arena: make([]byte, 0, batchArena)}
 	}
+	pending := reassembly.NewBudget(reassembly.DefaultMaxPending) // out-of-order data, across shards
 	for i := range cfg.shards {
-		shard := reassembly.NewShard(reassembly.Config{}, w.Sink(i))
+		rc := cfg.reassembly
+		rc.Pending, rc.Index, rc.Count = pending, i, cfg.shards
+		shard := reassembly.NewShard(rc, w.Sink(i))
 		ch := make(chan *batch, batchesPerShd)
 		p.shards = append(p.shards, shard)
 		p.work = append(p.work, ch)
@@ -116,9 +123,11 @@ func newPipeline(cfg *config, stderr io.Writer) (*pipeline, error) {
 	return p, nil
 }
 
-// runShard is the goroutine that owns one shard.
+// runShard is the goroutine that owns one shard. Batches from several
+// readers may interleave, so the clock it ticks with never goes back.
 func (p *pipeline) runShard(shard *reassembly.Shard, in <-chan *batch) {
 	defer p.wg.Done()
+	var now int64
 	failed := false
 	for b := range in {
 		if !failed {
@@ -129,8 +138,9 @@ func (p *pipeline) runShard(shard *reassembly.Shard, in <-chan *batch) {
 					break
 				}
 			}
+			now = max(now, b.now)
 			if !failed {
-				if err := shard.Tick(b.now); err != nil {
+				if err := shard.Tick(now); err != nil {
 					p.fail(err)
 					failed = true
 				}
@@ -155,36 +165,9 @@ func (p *pipeline) fail(err error) {
 	p.stop.Store(true)
 }
 
-// dispatch queues one decoded segment for its shard.
-func (p *pipeline) dispatch(seg *reassembly.Segment) {
-	i := int(seg.Key.Hash() % uint64(len(p.shards)))
-	b := p.pending[i]
-	if b == nil {
-		b = <-p.free
-		p.pending[i] = b
-	}
-	if !b.add(seg) {
-		p.send(i)
-		b = <-p.free
-		p.pending[i] = b
-		b.add(seg)
-	}
-}
-
-func (p *pipeline) send(i int) {
-	b := p.pending[i]
-	p.pending[i] = nil
-	b.now = p.clock
-	p.work[i] <- b
-}
-
-// finish sends what is pending, lets every shard finish, closes the files.
+// finish lets every shard finish once the readers have flushed, then closes
+// the files. No reader may feed the pipeline after it.
 func (p *pipeline) finish() error {
-	for i, b := range p.pending {
-		if b != nil {
-			p.send(i)
-		}
-	}
 	for _, ch := range p.work {
 		close(ch)
 	}
@@ -196,11 +179,75 @@ func (p *pipeline) finish() error {
 	return err
 }
 
-// readInput feeds one input through the decoder into the shards.
-func (p *pipeline) readInput(ctx context.Context, src capture.Source) error {
+// stats sums the readers' counters.
+func (p *pipeline) stats() (s readStats, dec capture.Stats) {
+	for _, r := range p.readers {
+		s.add(&r.stats)
+		ds := r.dec.Stats()
+		dec.Truncated += ds.Truncated
+		dec.Defrag.Datagrams += ds.Defrag.Datagrams
+		dec.Defrag.TimedOut += ds.Defrag.TimedOut
+		dec.Defrag.Evicted += ds.Defrag.Evicted
+		dec.Defrag.InProgress += ds.Defrag.InProgress
+	}
+	return s, dec
+}
+
+// reader decodes packets from sources and batches the segments per shard.
+// One goroutine owns a reader; several readers may feed one pipeline.
+type reader struct {
+	p       *pipeline
+	dec     *capture.Decoder
+	pending []*batch // per shard, nil until a segment comes
+	clock   int64    // capture time of the latest packet
+	stats   readStats
+}
+
+// newReader adds a reader to the pipeline. Call it before any reader runs.
+func (p *pipeline) newReader() *reader {
+	r := &reader{p: p, dec: capture.NewDecoder(), pending: make([]*batch, len(p.shards))}
+	p.readers = append(p.readers, r)
+	return r
+}
+
+// dispatch queues one decoded segment for its shard.
+func (r *reader) dispatch(seg *reassembly.Segment) {
+	i := int(seg.Key.Hash() % uint64(len(r.pending)))
+	b := r.pending[i]
+	if b == nil {
+		b = <-r.p.free
+		r.pending[i] = b
+	}
+	if !b.add(seg) {
+		r.send(i)
+		b = <-r.p.free
+		r.pending[i] = b
+		b.add(seg)
+	}
+}
+
+func (r *reader) send(i int) {
+	b := r.pending[i]
+	r.pending[i] = nil
+	b.now = r.clock
+	r.p.work[i] <- b
+}
+
+// flush sends every pending batch.
+func (r *reader) flush() {
+	for i, b := range r.pending {
+		if b != nil {
+			r.send(i)
+		}
+	}
+}
+
+// feed reads one source to its end (or until ctx is done or a shard
+// fails) through the filter and the decoder into the shards.
+func (r *reader) feed(ctx context.Context, src capture.Source) error {
 	done := ctx.Done()
 	var unsupported []capture.LinkType // named once per input
-	match := p.matcher(src.Name())
+	match := r.p.matcher(src.Name())
 	for n := 0; ; n++ {
 		if n&255 == 0 {
 			select {
@@ -208,7 +255,7 @@ func (p *pipeline) readInput(ctx context.Context, src capture.Source) error {
 				return ctx.Err()
 			default:
 			}
-			if p.stop.Load() {
+			if r.p.stop.Load() {
 				return nil
 			}
 		}
@@ -219,28 +266,28 @@ func (p *pipeline) readInput(ctx context.Context, src capture.Source) error {
 			}
 			return err
 		}
-		p.stats.packets++
-		if info.Time > p.clock {
-			p.clock = info.Time
+		r.stats.packets++
+		if info.Time > r.clock {
+			r.clock = info.Time
 		}
 		if match != nil && info.LinkType.Supported() && !match(data, info) {
-			p.stats.filtered++
+			r.stats.filtered++
 			continue
 		}
 		var seg reassembly.Segment
-		res := p.dec.Decode(data, info, &seg)
+		res := r.dec.Decode(data, info, &seg)
 		if res != capture.OK {
 			if res == capture.UnsupportedLinkType && !slices.Contains(unsupported, info.LinkType) {
 				unsupported = append(unsupported, info.LinkType)
-				fmt.Fprintf(p.stderr, "flowcap: %s: %v is not a link type flowcap decodes; its packets are skipped\n", src.Name(), info.LinkType)
+				fmt.Fprintf(r.p.stderr, "flowcap: %s: %v is not a link type flowcap decodes; its packets are skipped\n", src.Name(), info.LinkType)
 			}
 			if res != capture.Pending { // a fragment is held, not skipped
-				p.stats.skipped[res]++
+				r.stats.skipped[res]++
 			}
 			continue
 		}
-		p.stats.tcp++
-		p.dispatch(&seg)
+		r.stats.tcp++
+		r.dispatch(&seg)
 	}
 }
 
@@ -281,6 +328,8 @@ func readMain(ctx context.Context, cfg *config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Several inputs are one capture: one reader, one decoder, in order.
+	r := p.newReader()
 	failedInputs := 0
 	for _, name := range cfg.inputs {
 		if ctx.Err() != nil || p.stop.Load() {
@@ -292,7 +341,7 @@ func readMain(ctx context.Context, cfg *config, stderr io.Writer) error {
 			failedInputs++
 			continue
 		}
-		err = p.readInput(ctx, src)
+		err = r.feed(ctx, src)
 		src.Close()
 		switch {
 		case err == nil, errors.Is(err, context.Canceled):
@@ -303,6 +352,7 @@ func readMain(ctx context.Context, cfg *config, stderr io.Writer) error {
 			failedInputs++
 		}
 	}
+	r.flush()
 	if err := p.finish(); err != nil {
 		return err
 	}
@@ -316,7 +366,7 @@ func readMain(ctx context.Context, cfg *config, stderr io.Writer) error {
 	if failedInputs > 0 {
 		return &exitError{code: 1}
 	}
-	if unsup := p.stats.skipped[capture.UnsupportedLinkType]; unsup > 0 && unsup == p.stats.packets {
+	if unsup := r.stats.skipped[capture.UnsupportedLinkType]; unsup > 0 && unsup == r.stats.packets {
 		return errors.New("nothing could be decoded: no input has a link type flowcap knows")
 	}
 	return nil
@@ -330,9 +380,9 @@ func (p *pipeline) printSummary() {
 		holes += st.Holes
 	}
 	ws := p.writer.Stats()
+	rs, ds := p.stats()
 	fmt.Fprintf(p.stderr, "flowcap: %d packets (%d TCP), %d connections, %d flow files, %d bytes written, %d holes",
-		p.stats.packets, p.stats.tcp, conns, ws.Files, ws.Bytes, holes)
-	ds := p.dec.Stats()
+		rs.packets, rs.tcp, conns, ws.Files, ws.Bytes, holes)
 	if ds.Truncated > 0 {
 		fmt.Fprintf(p.stderr, ", %d segments cut short by the snaplen", ds.Truncated)
 	}
@@ -342,11 +392,11 @@ func (p *pipeline) printSummary() {
 	if lost := ds.Defrag.TimedOut + ds.Defrag.Evicted + uint64(ds.Defrag.InProgress); lost > 0 {
 		fmt.Fprintf(p.stderr, ", %d fragmented datagrams never completed", lost)
 	}
-	if p.stats.filtered > 0 {
-		fmt.Fprintf(p.stderr, ", %d filtered out", p.stats.filtered)
+	if rs.filtered > 0 {
+		fmt.Fprintf(p.stderr, ", %d filtered out", rs.filtered)
 	}
 	sep := "; skipped:"
-	for r, n := range p.stats.skipped {
+	for r, n := range rs.skipped {
 		if n > 0 {
 			fmt.Fprintf(p.stderr, "%s %d %v", sep, n, capture.Result(r))
 			sep = ","
