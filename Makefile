@@ -51,8 +51,16 @@ race:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# Every fuzz target of every package, $(FUZZTIME) each (make fuzz FUZZTIME=10m).
+# A crash is saved by go test under the package's testdata/fuzz/ as a seed.
 fuzz:
-	@echo "fuzz targets run $(FUZZTIME) each"
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+		for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
+			echo "== $$pkg $$t ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
 
 release-snapshot:
 	$(GO) run github.com/goreleaser/goreleaser/v2@v2.15.1 release --snapshot --clean
