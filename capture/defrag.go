@@ -52,6 +52,7 @@ type datagram struct {
 	wire, cap uint32 // the frames' lengths, summed
 	have      []span // byte ranges received, sorted, merged
 	buf       []byte
+	held      int // bytes of buf counted against maxFragBytes
 }
 
 type span struct{ from, to int }
@@ -64,7 +65,7 @@ func (dg *datagram) payload() []byte { return dg.buf[:dg.total] }
 type defragmenter struct {
 	active []*datagram // oldest first
 	free   []*datagram
-	bytes  int // buffer capacity held by active datagrams
+	bytes  int // buffer bytes held by active datagrams
 	stats  DefragStats
 }
 
@@ -182,7 +183,6 @@ func (f *defragmenter) start(k fragKey, now int64) *datagram {
 	}
 	*dg = datagram{key: k, first: now, total: -1, have: dg.have[:0], buf: dg.buf[:0]}
 	f.active = append(f.active, dg)
-	f.bytes += cap(dg.buf)
 	return dg
 }
 
@@ -192,25 +192,29 @@ func (f *defragmenter) reserve(dg *datagram, end int) bool {
 	if end <= len(dg.buf) {
 		return true
 	}
-	if end <= cap(dg.buf) {
-		dg.buf = dg.buf[:end]
-		return true
+	size := cap(dg.buf) // a reused buffer may be large enough already
+	if end > size {
+		size = min(maxDatagram, max(end, 2*size, minFragBufferSize))
 	}
-	size := min(maxDatagram, max(end, 2*cap(dg.buf), minFragBufferSize))
-	grow := size - cap(dg.buf)
-	for f.bytes+grow > maxFragBytes && f.active[0] != dg {
-		f.drop(f.active[0])
-		f.stats.Evicted++
+	if grow := size - dg.held; grow > 0 {
+		for f.bytes+grow > maxFragBytes && f.active[0] != dg {
+			f.drop(f.active[0])
+			f.stats.Evicted++
+		}
+		if f.bytes+grow > maxFragBytes {
+			f.drop(dg)
+			f.stats.Evicted++
+			return false
+		}
+		f.bytes += grow
+		dg.held = size
 	}
-	if f.bytes+grow > maxFragBytes {
-		f.drop(dg)
-		f.stats.Evicted++
-		return false
+	if end > cap(dg.buf) {
+		nb := make([]byte, end, size)
+		copy(nb, dg.buf)
+		dg.buf = nb
 	}
-	nb := make([]byte, end, size)
-	copy(nb, dg.buf)
-	dg.buf = nb
-	f.bytes += grow
+	dg.buf = dg.buf[:end]
 	return true
 }
 
@@ -239,7 +243,8 @@ func (f *defragmenter) drop(dg *datagram) {
 		return
 	}
 	f.active = slices.Delete(f.active, i, i+1)
-	f.bytes -= cap(dg.buf)
+	f.bytes -= dg.held
+	dg.held = 0
 	if len(f.free) < maxFreeDatagrams {
 		f.free = append(f.free, dg)
 	}

@@ -59,7 +59,15 @@ type ngIface struct {
 
 func newNgReader(in *input) (*ngReader, error) {
 	r := &ngReader{input: in}
-	// The first block is a section header (the magic said so); Next reads it.
+	// The magic said the first block is a section header: read it now, so
+	// that a damaged one fails Open.
+	_, body, err := r.block() // not io.EOF: there are bytes
+	if err == nil {
+		err = r.sectionHeader(body, 0)
+	}
+	if err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 

@@ -549,3 +549,193 @@ func BenchmarkRead(b *testing.B) {
 		})
 	}
 }
+
+// ngFile builds pcapng files block by block.
+type ngFile struct {
+	order byteOrder
+	b     []byte
+}
+
+func (w *ngFile) block(typ uint32, body ...[]byte) *ngFile {
+	var all []byte
+	for _, p := range body {
+		all = append(all, p...)
+	}
+	for len(all)%4 != 0 {
+		all = append(all, 0)
+	}
+	n := uint32(12 + len(all))
+	w.b = w.order.AppendUint32(w.b, typ)
+	w.b = w.order.AppendUint32(w.b, n)
+	w.b = append(w.b, all...)
+	w.b = w.order.AppendUint32(w.b, n)
+	return w
+}
+
+func (w *ngFile) u16(v uint16) []byte { return w.order.AppendUint16(nil, v) }
+func (w *ngFile) u32(v uint32) []byte { return w.order.AppendUint32(nil, v) }
+
+func (w *ngFile) section() *ngFile {
+	return w.block(ngSectionHeader, w.u32(ngByteOrderMagic), w.u16(1), w.u16(0), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+}
+
+func (w *ngFile) opt(code uint16, val []byte) []byte {
+	b := append(w.u16(code), w.u16(uint16(len(val)))...)
+	b = append(b, val...)
+	for len(b)%4 != 0 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+func (w *ngFile) iface(lt LinkType, snap uint32, opts ...[]byte) *ngFile {
+	body := [][]byte{w.u16(uint16(lt)), w.u16(0), w.u32(snap)}
+	body = append(body, opts...)
+	if len(opts) > 0 {
+		body = append(body, w.u32(0)) // end of options
+	}
+	return w.block(ngInterface, body...)
+}
+
+func (w *ngFile) epb(id uint32, ts uint64, wire uint32, data string, opts ...[]byte) *ngFile {
+	d := []byte(data)
+	for len(d)%4 != 0 {
+		d = append(d, 0)
+	}
+	body := [][]byte{w.u32(id), w.u32(uint32(ts >> 32)), w.u32(uint32(ts)), w.u32(uint32(len(data))), w.u32(wire), d}
+	return w.block(ngEnhancedPacket, append(body, opts...)...)
+}
+
+type ngWant struct {
+	data      string
+	time      int64
+	lt        LinkType
+	iface     int
+	cap, wire int
+}
+
+// TestPcapng: sections in both byte orders, interfaces of several link
+// types and timestamp resolutions, simple and obsolete packet blocks, FCS
+// lengths, blocks to skip.
+func TestPcapng(t *testing.T) {
+	le := &ngFile{order: binary.LittleEndian}
+	le.section().
+		iface(LinkEthernet, 65535).                                                             // 0: µs
+		iface(LinkNull, 0, le.opt(optTSResol, []byte{9}), le.opt(optTSOffset, le.u32x2(100))).  // 1: ns, +100 s
+		iface(LinkRaw, 4, le.opt(optTSResol, []byte{0x80 | 10}), le.opt(1, []byte("comment"))). // 2: 2^-10 s, snaplen 4
+		block(0xbad, []byte("custom block, skipped")).
+		epb(1, 1_700_000_000_123_456_789, 7, "null ns").
+		epb(0, 1_700_000_000_123_456, 100, "eth us").
+		block(ngNameResolution, le.u32(0)).
+		epb(2, 1700000000<<10|512, 9, "raw 2^-10").
+		block(ngSimplePacket, le.u32(9), []byte("simple packet")). // interface 0; no timestamp
+		block(ngPacket, le.u16(1), le.u16(0), le.u32(0), le.u32(5), le.u32(3), le.u32(3), []byte("old")).
+		block(ngInterfaceStats, le.u32(0), le.u32(0), le.u32(0))
+	be := &ngFile{order: binary.BigEndian}
+	be.section().
+		iface(LinkLinuxSLL2, 0, be.opt(optTSResol, []byte{3}), be.opt(optFCSLen, []byte{4})). // 0: ms, 4-byte FCS
+		epb(0, 1_700_000_000_123, 8, "sll2FCS!").
+		epb(0, 1_700_000_000_124, 6, "sll2FC", be.opt(optEPBFlags, be.u32(2<<5)), be.u32(0)) // this packet: 2-byte FCS
+	file := append(le.b, be.b...)
+
+	want := []ngWant{
+		{"null ns", 1_700_000_100_123_456_789, LinkNull, 1, 7, 7},
+		{"eth us", 1_700_000_000_123_456_000, LinkEthernet, 0, 6, 100},
+		{"raw 2^-10", 1_700_000_000_500_000_000, LinkRaw, 2, 9, 9},
+		{"simple pa", 0, LinkEthernet, 0, 9, 9}, // captured: the wire length (within the block and the snaplen)
+		{"old", 100_000_000_005, LinkNull, 1, 3, 3}, // interface 1: ns, +100 s
+		{"sll2", 1_700_000_000_123_000_000, LinkLinuxSLL2, 0, 8, 8},
+		{"sll2", 1_700_000_000_124_000_000, LinkLinuxSLL2, 0, 6, 6},
+	}
+	s, err := NewSource(bytes.NewReader(file), "x.pcapng")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range want {
+		data, info, err := s.Next()
+		if err != nil {
+			t.Fatalf("packet %d: %v", i+1, err)
+		}
+		got := ngWant{string(data), info.Time, info.LinkType, info.Interface, info.CapLen, info.WireLen}
+		if got != w {
+			t.Errorf("packet %d:\n got %+v\nwant %+v", i+1, got, w)
+		}
+	}
+	if _, _, err := s.Next(); err != io.EOF {
+		t.Errorf("at the end: %v", err)
+	}
+}
+
+func (w *ngFile) u32x2(v uint64) []byte { return w.order.AppendUint64(nil, v) }
+
+// TestDamagedPcapng: a block that contradicts itself stops the input, after
+// every packet before it, with an error that says where.
+func TestDamagedPcapng(t *testing.T) {
+	head := func() *ngFile {
+		return (&ngFile{order: binary.LittleEndian}).section().iface(LinkEthernet, 0).epb(0, 0, 4, "good")
+	}
+	const at = 28 + 20 + 36 // offset of the block after the good packet
+	for _, c := range []struct {
+		name string
+		file []byte
+		want string
+		is   error
+	}{
+		{"length not a multiple of 4", append(head().b, 6, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0),
+			"x.pcapng: packet 2 at offset 84: corrupt: block length 7 (must be a multiple of 4, at least 12)", ErrCorrupt},
+		{"huge length", append(head().b, 6, 0, 0, 0, 0xfc, 0xff, 0xff, 0x7f, 0, 0, 0, 0),
+			"x.pcapng: packet 2 at offset 84: corrupt: block length 2147483644 exceeds the maximum 16777216", ErrCorrupt},
+		{"trailing length differs", func() []byte {
+			b := head().epb(0, 0, 4, "next").b
+			b[len(b)-4]++
+			return b
+		}(), "x.pcapng: packet 2 at offset 84: corrupt: block length 36 at its start, 37 at its end", ErrCorrupt},
+		{"unknown interface", head().epb(3, 0, 4, "next").b,
+			"x.pcapng: packet 2 at offset 84: corrupt: interface 3, but the section has 1", ErrCorrupt},
+		{"captured length beyond the block", func() []byte {
+			b := head().epb(0, 0, 4, "next").b
+			b[at+20] = 200
+			return b
+		}(), "x.pcapng: packet 2 at offset 84: corrupt: captured length 200 exceeds its block", ErrCorrupt},
+		{"cut in a block", head().epb(0, 0, 4, "next").b[:at+30],
+			"x.pcapng: packet 2 at offset 84: truncated: the input ends 30 bytes into a 36-byte record", ErrTruncated},
+		{"cut in a block header", head().epb(0, 0, 4, "next").b[:at+5],
+			"x.pcapng: block at offset 84: truncated: the input ends 5 bytes into a 12-byte record", ErrTruncated},
+		{"bad timestamp resolution", head().iface(LinkEthernet, 0, (&ngFile{order: binary.LittleEndian}).opt(optTSResol, []byte{20})).b,
+			"x.pcapng: interface description block at offset 84: corrupt: timestamp resolution 10^-20", ErrCorrupt},
+	} {
+		s, err := NewSource(bytes.NewReader(c.file), "x.pcapng")
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		data, _, err := s.Next()
+		if err != nil || string(data) != "good" {
+			t.Errorf("%s: first packet %q %v", c.name, data, err)
+		}
+		for range 2 {
+			_, _, err = s.Next()
+			if err == nil || err.Error() != c.want || !errors.Is(err, c.is) {
+				t.Errorf("%s:\n got %v\nwant %s", c.name, err, c.want)
+			}
+		}
+	}
+
+	// A damaged section header fails Open.
+	for _, c := range []struct {
+		name string
+		file []byte
+		want string
+	}{
+		{"version 2", (&ngFile{order: binary.BigEndian}).block(ngSectionHeader, []byte{0x1a, 0x2b, 0x3c, 0x4d, 0, 2, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8}).b,
+			"x.pcapng: section header block at offset 0: corrupt: unsupported pcapng version 2.0"},
+		{"byte-order magic", []byte{0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 1, 2, 3, 4},
+			"x.pcapng: section header block at offset 0: corrupt: bad byte-order magic 0x01020304"},
+		{"cut", []byte{0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0},
+			"x.pcapng: section header block at offset 0: truncated: the input ends 8 bytes into a 28-byte record"},
+	} {
+		_, err := NewSource(bytes.NewReader(c.file), "x.pcapng")
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%s:\n got %v\nwant %s", c.name, err, c.want)
+		}
+	}
+}
