@@ -190,3 +190,36 @@ func TestDecodeFirstSegment(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDecodeCapture decodes the packets of real captures, read into
+// memory first.
+func BenchmarkDecodeCapture(b *testing.B) {
+	for _, file := range []string{"zeek__http__bro.org.pcap", "pcapplusplus__sll.pcap", "tcpflow__local.pcap"} {
+		s, err := Open(testdata + file)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var frames [][]byte
+		var infos []Info
+		for {
+			data, info, err := s.Next()
+			if err != nil {
+				break
+			}
+			frames = append(frames, append([]byte(nil), data...))
+			infos = append(infos, info)
+		}
+		s.Close()
+		b.Run(file, func(b *testing.B) {
+			d := NewDecoder()
+			var seg reassembly.Segment
+			b.ReportAllocs()
+			for b.Loop() {
+				for i, f := range frames {
+					d.Decode(f, infos[i], &seg)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(frames)), "ns/packet")
+		})
+	}
+}

@@ -65,7 +65,8 @@ func (dg *datagram) payload() []byte { return dg.buf[:dg.total] }
 type defragmenter struct {
 	active []*datagram // oldest first
 	free   []*datagram
-	bytes  int // buffer bytes held by active datagrams
+	done   *datagram // the datagram completed last: its payload is out until the next call
+	bytes  int       // buffer bytes held by active datagrams
 	stats  DefragStats
 }
 
@@ -117,6 +118,7 @@ func (f *defragmenter) add(k fragKey, info Info, off, n int, more bool, data []b
 	}
 	f.stats.Datagrams++
 	f.drop(dg) // its buffer is not reused before the next call
+	f.done = dg
 	return dg, OK
 }
 

@@ -203,8 +203,9 @@ func (in *input) short(record string, off int64, n, want int, err error) error {
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		return in.fail(record, off, fmt.Errorf("%w: the input ends %d bytes into a %d-byte record", ErrTruncated, n, want))
 	}
-	if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) {
-		return in.fail(record, off, fmt.Errorf("%w: gzip: %v", ErrCorrupt, err))
+	var pe *os.PathError
+	if in.gzip != nil && !errors.As(err, &pe) { // "gzip: invalid checksum", "flate: corrupt input..."
+		return in.fail(record, off, fmt.Errorf("%w: %v", ErrCorrupt, err))
 	}
 	in.err = in.readErr(err)
 	return in.err

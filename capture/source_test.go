@@ -500,6 +500,38 @@ func TestGzipDamage(t *testing.T) {
 	}
 }
 
+// TestGzipCorrupt: damage inside a gzip stream is a corrupt input, after
+// the packets before it.
+func TestGzipCorrupt(t *testing.T) {
+	raw, err := os.ReadFile(testdata + "zeek__http__bro.org.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	w.Write(raw)
+	w.Close()
+	for _, c := range []struct {
+		name string
+		at   int // byte to flip, from the end
+	}{
+		{"checksum", 8},
+		{"deflate data", gz.Len() / 2},
+	} {
+		b := bytes.Clone(gz.Bytes())
+		b[len(b)-c.at] ^= 0xff
+		s, err := NewSource(bytes.NewReader(b), "bad.pcap.gz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _, err := readAll(s)
+		if !errors.Is(err, ErrCorrupt) || !strings.HasPrefix(err.Error(), "bad.pcap.gz: ") {
+			t.Errorf("%s: read %d packets, then %v; want ErrCorrupt", c.name, n, err)
+		}
+		t.Logf("%s: %d packets, %v", c.name, n, err)
+	}
+}
+
 // TestReadAllocs: Next hands out packets without allocating.
 func TestReadAllocs(t *testing.T) {
 	for _, file := range []string{"zeek__http__bro.org.pcap", "gopacket__le__test300.pcapng", "pcapplusplus__many_interfaces-1.pcapng"} {
@@ -642,7 +674,7 @@ func TestPcapng(t *testing.T) {
 		{"null ns", 1_700_000_100_123_456_789, LinkNull, 1, 7, 7},
 		{"eth us", 1_700_000_000_123_456_000, LinkEthernet, 0, 6, 100},
 		{"raw 2^-10", 1_700_000_000_500_000_000, LinkRaw, 2, 9, 9},
-		{"simple pa", 0, LinkEthernet, 0, 9, 9}, // captured: the wire length (within the block and the snaplen)
+		{"simple pa", 0, LinkEthernet, 0, 9, 9},     // captured: the wire length (within the block and the snaplen)
 		{"old", 100_000_000_005, LinkNull, 1, 3, 3}, // interface 1: ns, +100 s
 		{"sll2", 1_700_000_000_123_000_000, LinkLinuxSLL2, 0, 8, 8},
 		{"sll2", 1_700_000_000_124_000_000, LinkLinuxSLL2, 0, 6, 6},
