@@ -294,3 +294,23 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// TestDecodePrefixes: every frame cut anywhere decodes without panicking,
+// to a segment within what is left or to a reason.
+func TestDecodePrefixes(t *testing.T) {
+	d := NewDecoder()
+	var seg reassembly.Segment
+	for _, c := range decodeCases {
+		frame := unhex(c.frame)
+		for n := range len(frame) {
+			cut := frame[:n]
+			res := d.Decode(cut, Info{CapLen: n, WireLen: len(frame), LinkType: c.lt}, &seg)
+			if res == OK && !within(seg.Payload, cut) {
+				t.Errorf("%s cut at %d: payload outside the frame", c.name, n)
+			}
+			if res == OK && len(seg.Payload) > 5 {
+				t.Errorf("%s cut at %d: %d bytes of payload", c.name, n, len(seg.Payload))
+			}
+		}
+	}
+}
