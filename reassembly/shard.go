@@ -85,14 +85,16 @@ func (sh *Shard) Handle(seg *Segment) error {
 	}
 	if s != nil && syn {
 		switch {
-		case seg.Seq != s.ISN:
+		case seg.Seq != s.ISN && !fin && !rst:
 			// Another ISN: a new connection on the same 4-tuple. tcpflow
 			// drops this SYN and writes the new data into the old file.
+			// (SYN with FIN or RST opens nothing: a scan or garbage.)
 			if err := sh.close(s, NewSYN); err != nil {
 				return err
 			}
 			s = nil
-		case s.pos > 0:
+		case s.SYN && s.pos > 0:
+			// A SYN again after data: tcpflow ignores the whole segment.
 			sh.stats.SYNIgnored++
 			return nil
 		}
