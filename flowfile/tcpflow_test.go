@@ -92,7 +92,7 @@ var tcpflowDiffers = map[string]struct {
 		},
 	},
 	"suricata__transform-base64-7296__input.pcap": {
-		why: "a fuzzed microseconds field of 1653292: tcpflow zeroes it when it sets the mtime, the time carries into the seconds here",
+		why:   "a fuzzed microseconds field of 1653292: tcpflow zeroes it when it sets the mtime, the time carries into the seconds here",
 		files: []string{"mtime: 127.000.000.001.08080-127.000.000.001.57227: 2024-05-01T06:48:00Z 2024-05-01T06:48:01.653292Z"},
 	},
 }
