@@ -21,8 +21,8 @@ func TestRlimit200kFlows(t *testing.T) {
 		manyFlows(t, dir, 200000, 0, 8<<20)
 		return
 	}
-	if testing.Short() {
-		t.Skip("200,000 files: not in -short")
+	if testing.Short() || raceEnabled {
+		t.Skip("200,000 files: not with -short or -race (TestManyFlowsFewDescriptors covers the paths)")
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestRlimit200kFlows$", "-test.v")
 	cmd.Env = append(os.Environ(), "FLOWFILE_RLIMIT_DIR="+t.TempDir())

@@ -20,7 +20,8 @@ type file struct {
 	size   int64  // bytes on disk: the end of the highest write
 	buf    []byte // bytes not yet written, for offsets bufOff on
 	bufOff int64
-	want   bool // a Write came: the file must exist, even empty (-b)
+	ext    int64 // the file is at least this long (zeros past size)
+	want   bool  // a Write came: the file must exist, even empty (-b)
 	closed bool
 
 	fdNewer, fdOlder   *file // the sink's open descriptors, most recent first
@@ -111,10 +112,15 @@ func (s *sink) Shift(st *reassembly.Stream, n int64) error {
 	s.w.shifts.Add(1)
 	m := s.w.cfg.MaxBytes
 	if f.size == 0 {
-		// Nothing on disk yet: moving the buffer is enough.
-		f.bufOff += n
-		if m > 0 && f.bufEnd() > m {
-			f.buf = f.buf[:max(0, m-f.bufOff)]
+		// Nothing on disk yet: moving the buffer is enough. Bytes moved
+		// past -b are dropped, but the file still reaches the cap (as it
+		// does when the move happens on disk).
+		if len(f.buf) > 0 {
+			f.bufOff += n
+			if m > 0 && f.bufEnd() > m {
+				f.buf = f.buf[:max(0, m-f.bufOff)]
+				f.ext = max(f.ext, m)
+			}
 		}
 		return nil
 	}
@@ -167,6 +173,13 @@ func (s *sink) Close(st *reassembly.Stream) error {
 	if err == nil && f.name == "" {
 		err = s.ensureOpen(f) // all of it past -b: an empty file, as tcpflow
 	}
+	if err == nil && f.ext > f.size {
+		if err = s.ensureOpen(f); err == nil {
+			if err = unix.Ftruncate(f.fd, f.ext); err == nil {
+				f.size = f.ext
+			}
+		}
+	}
 	s.dropBuf(f)
 	if f.fd >= 0 {
 		if cerr := s.closeFD(f); err == nil {
@@ -191,7 +204,7 @@ func (s *sink) Check(st *reassembly.Stream, off int64, p []byte) (held, differ i
 	if !ok || off < 0 {
 		return 0, 0, nil
 	}
-	end := f.size
+	end := max(f.size, f.ext)
 	if len(f.buf) > 0 {
 		end = max(end, f.bufEnd())
 	}
@@ -314,8 +327,8 @@ func (s *sink) ensureOpen(f *file) error {
 		if err == nil {
 			s.w.opens.Add(1)
 			s.fdPush(f)
-			if n := s.w.open.Add(1); n > s.w.peak.Load() {
-				s.w.peak.Store(n) // approximate under races; a statistic only
+			n := s.w.open.Add(1)
+			for p := s.w.peak.Load(); n > p && !s.w.peak.CompareAndSwap(p, n); p = s.w.peak.Load() {
 			}
 			return nil
 		}
@@ -381,8 +394,8 @@ func (s *sink) closeFD(f *file) error {
 	err := unix.Close(f.fd)
 	f.fd = -1
 	s.fdUnlink(f)
+	s.w.open.Add(-1) // before the slot is given back, so the peak stays exact
 	s.releaseFD()
-	s.w.open.Add(-1)
 	if err != nil {
 		return fmt.Errorf("close %s: %w", s.w.path(f.name), err)
 	}

@@ -310,3 +310,74 @@ func manyFlows(t testing.TB, dir string, n, maxOpen int, maxBuffer int64) {
 func netipPort(i int) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), uint16(80+i>>16))
 }
+
+// Shards in their own goroutines share the Writer's budgets (atomics only):
+// the files are the same as with one shard. Run with -race.
+func TestConcurrentShards(t *testing.T) {
+	const flows = 3000
+	var segs []reassembly.Segment
+	for _, part := range []int{0, 2, 1, 3} { // part 2 before part 1: held out of order
+		for i := range flows {
+			k := reassembly.Key{Src: netipPort(i), Dst: c2s.Dst}
+			if i%2 == 1 {
+				k = k.Reverse()
+			}
+			p := fmt.Appendf(nil, "%05d/%d.", i, part)
+			segs = append(segs, reassembly.Segment{Key: k, Seq: reassembly.Seq(1 + part*len(p)), Flags: pa, Time: t0.UnixNano(), Payload: p, VLAN: reassembly.NoVLAN})
+		}
+	}
+	run := func(n int) map[string]string {
+		dir := t.TempDir()
+		w, err := New(Config{Dir: dir, Shards: n, MaxOpen: n + 4, MaxBuffer: 64 << 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		budget := reassembly.NewBudget(1 << 20)
+		chans := make([]chan *reassembly.Segment, n)
+		errs := make(chan error, n)
+		for i := range n {
+			chans[i] = make(chan *reassembly.Segment, 64)
+			sh := reassembly.NewShard(reassembly.Config{Pending: budget, Index: i, Count: n}, w.Sink(i))
+			go func() {
+				var err error
+				for seg := range chans[i] {
+					if err == nil {
+						err = sh.Handle(seg)
+					}
+				}
+				if err == nil {
+					err = sh.Finish()
+				}
+				errs <- err
+			}()
+		}
+		for i := range segs {
+			chans[segs[i].Key.Hash()%uint64(n)] <- &segs[i]
+		}
+		for _, c := range chans {
+			close(c)
+		}
+		for range n {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if st := w.Stats(); st.Files != flows || st.PeakOpen > int64(n+4) {
+			t.Errorf("%d shards: %+v", n, st)
+		}
+		if budget.Used() != 0 {
+			t.Errorf("%d bytes still held", budget.Used())
+		}
+		return readDir(t, dir)
+	}
+	one, four := run(1), run(4)
+	if dump(one) != dump(four) {
+		t.Error("1 and 4 shards wrote different files")
+	}
+	if got := one[Name(reassembly.Key{Src: netipPort(2), Dst: c2s.Dst}, reassembly.NoVLAN, 0)]; got != "00002/0.00002/1.00002/2.00002/3." {
+		t.Errorf("flow 2: %q", got)
+	}
+}

@@ -256,12 +256,26 @@ func (sh *Shard) isStraggler(seg *Segment) bool {
 // place puts n = len(p) bytes at offset off of s.
 func (sh *Shard) place(s *Stream, off int64, p []byte) error {
 	n := int64(len(p))
+	if sh.cfg.Arrival {
+		// No reassembly: every payload after the previous one. The ranges
+		// received still decide when a FIN closes the stream.
+		s.Payload += uint64(n)
+		sh.stats.Bytes += uint64(n)
+		sh.receive(s, max(off, 0), max(off+n, 0))
+		s.pos = max(off+n, 0)
+		if err := sh.sink.Write(s, s.next, p); err != nil {
+			return err
+		}
+		s.next += n
+		s.Size = s.next
+		return nil
+	}
 	if off < 0 {
 		// Data from before the first byte. With a SYN seen it cannot be
 		// (tcpflow drops it); without, the ISN was guessed from a later
 		// segment: move what is stored to make room (tcpflow's insert),
 		// as long as the bytes moved stay within MaxShift.
-		if s.SYN || sh.cfg.Arrival || s.shifted+s.Size > sh.cfg.MaxShift {
+		if s.SYN || s.shifted+s.Size > sh.cfg.MaxShift {
 			s.Violations++
 			sh.stats.Violations++
 			return nil
@@ -292,15 +306,6 @@ func (sh *Shard) place(s *Stream, off int64, p []byte) error {
 			return err
 		}
 	}
-	if sh.cfg.Arrival {
-		s.got.add(off, end)
-		if err := sh.sink.Write(s, s.next, p); err != nil {
-			return err
-		}
-		s.next += n
-		s.Size = s.next
-		return nil
-	}
 	if end > s.Size {
 		s.Size = end
 	}
@@ -311,13 +316,7 @@ func (sh *Shard) place(s *Stream, off int64, p []byte) error {
 		return sh.sink.Write(s, off, p)
 	}
 	sh.gaps = s.got.gaps(sh.gaps[:0], off, end)
-	s.got.add(off, end)
-	if len(s.got.s) > sh.cfg.MaxSpans {
-		// Too many separate ranges (a hostile pattern): give up the lowest
-		// gap as a hole so that the bookkeeping stays bounded.
-		s.lostBytes += s.got.fillLowestGap()
-		s.lostHoles++
-	}
+	sh.receive(s, off, end)
 	if sh.cfg.Overlap == FirstWins {
 		// Only the bytes never received; gaps is sorted, so each piece
 		// may find the delivered edge moved up to it by the previous one.
@@ -332,6 +331,17 @@ func (sh *Shard) place(s *Stream, off int64, p []byte) error {
 	return sh.deliver(s, off, p, sh.gaps, true)
 }
 
+// receive adds [lo, hi) to the ranges s received.
+func (sh *Shard) receive(s *Stream, lo, hi int64) {
+	s.got.add(lo, hi)
+	if len(s.got.s) > sh.cfg.MaxSpans {
+		// Too many separate ranges (a hostile pattern): give up the lowest
+		// gap as a hole so that the bookkeeping stays bounded.
+		s.lostBytes += s.got.fillLowestGap()
+		s.lostHoles++
+	}
+}
+
 // countOverlap adds to s's counters the bytes of p (at off) received
 // before, and how many of them differ from the copy held.
 func (sh *Shard) countOverlap(s *Stream, off int64, p []byte) error {
@@ -344,7 +354,7 @@ func (sh *Shard) countOverlap(s *Stream, off int64, p []byte) error {
 			lo := max(c.lo, s.next)
 			d += s.ooo.compare(lo, p[lo-off:c.hi-off])
 		}
-		if c.lo < s.next && sh.checker != nil && !sh.cfg.Arrival {
+		if c.lo < s.next && sh.checker != nil {
 			hi := min(c.hi, s.next)
 			_, differ, err := sh.checker.Check(s, c.lo, p[c.lo-off:hi-off])
 			if err != nil {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package flowfile
+
+const raceEnabled = false
