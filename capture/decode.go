@@ -2,6 +2,7 @@ package capture
 
 import (
 	"encoding/binary"
+	"strconv"
 
 	"github.com/flowcap/flowcap/reassembly"
 )
@@ -38,7 +39,7 @@ func (r Result) String() string {
 	if r < NumResults {
 		return resultNames[r]
 	}
-	return "result-" + string(rune('0'+r/100%10)) + string(rune('0'+r/10%10)) + string(rune('0'+r%10))
+	return "result-" + strconv.Itoa(int(r))
 }
 
 // Decoder turns link-layer frames into TCP segments. It decodes the headers
@@ -50,7 +51,7 @@ func (r Result) String() string {
 // NULL's family in either byte order).
 //
 // A Decoder keeps IP fragments until their datagram is complete, so one
-// goroutine owns it; its zero value is not ready, use NewDecoder.
+// goroutine owns it. The zero value is ready to use.
 type Decoder struct {
 	defrag    defragmenter
 	truncated uint64
@@ -71,7 +72,7 @@ func (d *Decoder) Stats() Stats {
 }
 
 // NewDecoder returns a decoder.
-func NewDecoder() *Decoder { return &Decoder{defrag: newDefragmenter()} }
+func NewDecoder() *Decoder { return &Decoder{} }
 
 // Ethernet types and IP protocol numbers that Decode looks at.
 const (

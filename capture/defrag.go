@@ -70,8 +70,6 @@ type defragmenter struct {
 	stats  DefragStats
 }
 
-func newDefragmenter() defragmenter { return defragmenter{} }
-
 // add takes in one fragment: off and n are its place and length in the
 // datagram as its IP header says, data the bytes captured of it (maybe
 // fewer than n). It returns the datagram if this fragment completed it (it

@@ -30,6 +30,10 @@ const (
 // (0x7fffffff), rejects versions 2.0-2.3 that libpcap reads, says nothing
 // of where a damaged record is, and builds a time.Time per packet. This one
 // is as small and hands out records in place from its read buffer.
+//
+// A record longer than the file's snaplen is kept whole (libpcap cuts it to
+// the snaplen, but its bytes are real: some writers do not truncate); only
+// one beyond maxSnapLen and the snaplen both is corrupt.
 type pcapReader struct {
 	*input
 	big       bool // byte order of the file

@@ -118,9 +118,12 @@ func NewSource(r io.Reader, name string) (Source, error) {
 		return nil, fmt.Errorf("%s: %w", display, ErrEmpty)
 	}
 	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(b)
-		if err != nil {
-			return nil, fmt.Errorf("%s: gzip: %w", display, err)
+		zr, zerr := gzip.NewReader(b)
+		switch {
+		case zerr == io.EOF || zerr == io.ErrUnexpectedEOF:
+			return nil, fmt.Errorf("%s: %w: the input ends in the gzip header", display, ErrTruncated)
+		case zerr != nil:
+			return nil, in.readErr(zerr) // "x: gzip: invalid header"
 		}
 		in.gzip = zr
 		b = newBufReader(zr)
@@ -130,16 +133,25 @@ func NewSource(r io.Reader, name string) (Source, error) {
 		}
 	}
 	if err != nil && err != io.EOF {
-		return nil, in.readErr(err)
+		if len(magic) < 4 {
+			return nil, in.short("file header", 0, len(magic), 4, err)
+		}
+		// The magic is there; the reader sees the error when it gets to it.
 	}
 	in.b = b
+	var s Source
 	switch {
 	case len(magic) == 4 && binary.LittleEndian.Uint32(magic) == ngSectionHeader:
-		return newNgReader(in)
+		s, err = newNgReader(in)
 	case len(magic) == 4 && pcapMagic(magic) != nil:
-		return newPcapReader(in)
+		s, err = newPcapReader(in)
+	default:
+		return nil, fmt.Errorf("%s: %w (%s)", display, ErrNotCapture, describeMagic(magic))
 	}
-	return nil, fmt.Errorf("%s: %w (%s)", display, ErrNotCapture, describeMagic(magic))
+	if err != nil {
+		return nil, err // not a typed nil in a Source
+	}
+	return s, nil
 }
 
 // describeMagic says what the first bytes of a non-capture look like, naming

@@ -386,6 +386,12 @@ func TestOpenErrors(t *testing.T) {
 		{"short header", write("short.pcap", pcapFile(le, pcapMicro, 2, 4, 65535, 1)[:20]),
 			"short.pcap: file header at offset 0: truncated: the input ends 20 bytes into a 24-byte record", ErrTruncated},
 		{"directory", dir, "read " + dir + ": is a directory", nil},
+		{"gzip header cut", write("cut.gz", []byte{0x1f, 0x8b, 8}), "cut.gz: truncated: the input ends in the gzip header", ErrTruncated},
+		{"gzip header bad", write("bad.gz", []byte{0x1f, 0x8b, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0}), "bad.gz: gzip: invalid header", nil},
+		{"gzip of 2 bytes", write("two.gz", gzipped([]byte{0xd4, 0xc3})), "two.gz: not a pcap or pcapng file (only 2 bytes)", ErrNotCapture},
+		{"gzip cut after 2 bytes", write("cut2.gz", gzipped([]byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0})[:14]),
+			"cut2.gz: file header at offset 0: truncated: the input ends 3 bytes into a 4-byte record", ErrTruncated},
+		{"gzip of garbage", write("g.gz", gzipped([]byte("GET / HTTP/1.1"))), "g.gz: not a pcap or pcapng file (magic 0x47455420)", ErrNotCapture},
 	} {
 		_, err := Open(c.path)
 		if err == nil {
@@ -404,6 +410,14 @@ func TestOpenErrors(t *testing.T) {
 			t.Errorf("%s: %v is not %v", c.name, err, c.is)
 		}
 	}
+}
+
+func gzipped(b []byte) []byte {
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	w.Write(b)
+	w.Close()
+	return gz.Bytes()
 }
 
 // TestDamagedPcap: a damaged record ends the input after every packet
