@@ -213,7 +213,11 @@ func (in *input) readErr(err error) error {
 // record at off.
 func (in *input) short(record string, off int64, n, want int, err error) error {
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return in.fail(record, off, fmt.Errorf("%w: the input ends %d bytes into a %d-byte record", ErrTruncated, n, want))
+		unit := "bytes"
+		if n == 1 {
+			unit = "byte"
+		}
+		return in.fail(record, off, fmt.Errorf("%w: the input ends %d %s into a %d-byte record", ErrTruncated, n, unit, want))
 	}
 	var pe *os.PathError
 	if in.gzip != nil && !errors.As(err, &pe) { // "gzip: invalid checksum", "flate: corrupt input..."
