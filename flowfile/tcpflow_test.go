@@ -54,11 +54,11 @@ func TestTcpflowSemantics(t *testing.T) {
 			}
 			os.Remove(filepath.Join(tdir, "report.xml"))
 			fdir, f3dir := t.TempDir(), t.TempDir()
-			if err := tcpflowStyle(capture, fdir, 1); err != nil {
+			if err := tcpflowStyle(capture, fdir, 1, nil); err != nil {
 				t.Fatal(err)
 			}
 			// The same files whatever the number of shards.
-			if err := tcpflowStyle(capture, f3dir, 3); err != nil {
+			if err := tcpflowStyle(capture, f3dir, 3, nil); err != nil {
 				t.Fatal(err)
 			}
 			if d := diffDirs(t, fdir, f3dir); len(d) > 0 {
@@ -170,8 +170,8 @@ func describeDiff(a, b dirEntry) string {
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }
 
 // tcpflowStyle reassembles capture into dir with n shards, decoding it as
-// tcpflow 1.6.1 does.
-func tcpflowStyle(capture, dir string, n int) error {
+// tcpflow 1.6.1 does. Shards' stats go to stats if not nil.
+func tcpflowStyle(capture, dir string, n int, stats *[]reassembly.Stats) error {
 	f, err := os.Open(capture)
 	if err != nil {
 		return err
@@ -210,6 +210,9 @@ func tcpflowStyle(capture, dir string, n int) error {
 	for _, sh := range shards {
 		if err := sh.Finish(); err != nil {
 			return err
+		}
+		if stats != nil {
+			*stats = append(*stats, sh.Stats())
 		}
 	}
 	return w.Close()

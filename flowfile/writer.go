@@ -16,7 +16,7 @@ import (
 const (
 	DefaultMaxBuffer  = 64 << 20 // write buffers across all shards
 	DefaultBufferSize = 64 << 10 // largest buffer of one stream
-	minBufferSize     = 512
+	minBufferSize     = 256
 	fdReserve         = 64 // descriptors left for everything else (inputs, reports, stdio)
 )
 

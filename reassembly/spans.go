@@ -97,8 +97,3 @@ func (r *spans) fillLowestGap() int64 {
 	r.total += gap
 	return gap
 }
-
-func (r *spans) reset() {
-	r.s = r.s[:0]
-	r.total = 0
-}
