@@ -60,7 +60,6 @@ type (
 	hostNode struct {
 		at         int
 		addr, mask uint32
-		more       []uint32 // further addresses, or'ed (see mergeOr)
 		proto      keyword
 		dir        dirQual
 	}
@@ -81,7 +80,6 @@ type (
 	portNode struct {
 		at      int
 		lo, hi  uint32
-		more    []uint32 // further ports, or'ed (see mergeOr)
 		ipProto int
 		dir     dirQual
 		rng     bool

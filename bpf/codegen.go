@@ -180,19 +180,15 @@ func (g *codegen) genNode(n node) (cond, error) {
 		}
 		return and(a, b), nil
 	case *orNode:
-		var c cond
-		for _, op := range mergeOr(flattenOr(n, nil)) {
-			b, err := g.genNode(op)
-			if err != nil {
-				return nil, err
-			}
-			if c == nil {
-				c = b
-			} else {
-				c = or(c, b)
-			}
+		a, err := g.genNode(n.l)
+		if err != nil {
+			return nil, err
 		}
-		return c, nil
+		b, err := g.genNode(n.r)
+		if err != nil {
+			return nil, err
+		}
+		return or(a, b), nil
 	case *notNode:
 		x, err := g.genNode(n.x)
 		if err != nil {
@@ -202,7 +198,7 @@ func (g *codegen) genNode(n node) (cond, error) {
 	case *protoNode:
 		return g.protoAbbrev(n.at, n.proto)
 	case *hostNode:
-		return g.host(append([]uint32{n.addr}, n.more...), n.mask, n.proto, n.dir), nil
+		return g.host(n.addr, n.mask, n.proto, n.dir), nil
 	case *host6Node:
 		return g.hostop6(n.addr, n.mask, n.dir), nil
 	case *etherHostNode:
@@ -368,98 +364,34 @@ func (g *codegen) sllLinktype(ll uint32) cond {
 	return g.cmp(orLinkType, 0, szH, ll)
 }
 
-// anyOf tests whether a field (masked) equals one of vals.
-func (g *codegen) anyOf(r offrel, off uint32, size uint16, mask uint32, vals []uint32) cond {
-	var c cond
-	for _, v := range vals {
-		t := g.mcmp(r, off, size, v, mask)
-		if c == nil {
-			c = t
-		} else {
-			c = or(c, t)
-		}
-	}
-	return c
-}
-
-// hostop is gen_hostop, for one or more addresses.
-func (g *codegen) hostop(addrs []uint32, mask uint32, dir dirQual, ll, srcOff, dstOff uint32) cond {
+// hostop is gen_hostop.
+func (g *codegen) hostop(addr uint32, mask uint32, dir dirQual, ll, srcOff, dstOff uint32) cond {
 	switch dir {
 	case dirSrc, dirDst:
 		off := srcOff
 		if dir == dirDst {
 			off = dstOff
 		}
-		return and(g.linktype(ll), g.anyOf(orLinkPL, off, szW, mask, addrs))
+		return and(g.linktype(ll), g.mcmp(orLinkPL, off, szW, addr, mask))
 	case dirAnd:
-		return and(g.hostop(addrs, mask, dirSrc, ll, srcOff, dstOff), g.hostop(addrs, mask, dirDst, ll, srcOff, dstOff))
+		return and(g.hostop(addr, mask, dirSrc, ll, srcOff, dstOff), g.hostop(addr, mask, dirDst, ll, srcOff, dstOff))
 	}
-	return or(g.hostop(addrs, mask, dirSrc, ll, srcOff, dstOff), g.hostop(addrs, mask, dirDst, ll, srcOff, dstOff))
+	return or(g.hostop(addr, mask, dirSrc, ll, srcOff, dstOff), g.hostop(addr, mask, dirDst, ll, srcOff, dstOff))
 }
 
 // host is gen_host: with no protocol qualifier an IPv4 address also
 // matches the sender and target addresses of ARP and RARP.
-func (g *codegen) host(addrs []uint32, mask uint32, proto keyword, dir dirQual) cond {
+func (g *codegen) host(addr uint32, mask uint32, proto keyword, dir dirQual) cond {
 	switch proto {
 	case kwIP:
-		return g.hostop(addrs, mask, dir, ethertypeIP, 12, 16)
+		return g.hostop(addr, mask, dir, ethertypeIP, 12, 16)
 	case kwARP:
-		return g.hostop(addrs, mask, dir, ethertypeARP, 14, 24)
+		return g.hostop(addr, mask, dir, ethertypeARP, 14, 24)
 	case kwRARP:
-		return g.hostop(addrs, mask, dir, ethertypeRevARP, 14, 24)
+		return g.hostop(addr, mask, dir, ethertypeRevARP, 14, 24)
 	}
-	b := or(g.host(addrs, mask, kwIP, dir), g.host(addrs, mask, kwARP, dir))
-	return or(b, g.host(addrs, mask, kwRARP, dir))
-}
-
-// flattenOr lists the operands of nested "or"s in evaluation order.
-func flattenOr(n node, out []node) []node {
-	if o, ok := n.(*orNode); ok {
-		return flattenOr(o.r, flattenOr(o.l, out))
-	}
-	return append(out, n)
-}
-
-// mergeOr joins runs of ports, or of IPv4 hosts, that differ only in
-// value: "port 80 or 443" tests the source port against both values
-// before it loads the destination port. That is the order libpcap's
-// optimiser gives these tests (or_pullup); it matters for a packet cut
-// short before the destination port, which would otherwise be rejected
-// before its source port had been compared with 443.
-func mergeOr(ops []node) []node {
-	var out []node
-	for _, op := range ops {
-		if len(out) > 0 {
-			if m := merge(out[len(out)-1], op); m != nil {
-				out[len(out)-1] = m
-				continue
-			}
-		}
-		out = append(out, op)
-	}
-	return out
-}
-
-func merge(a, b node) node {
-	switch a := a.(type) {
-	case *portNode:
-		b, ok := b.(*portNode)
-		if !ok || a.rng || b.rng || a.ipProto != b.ipProto || a.dir != b.dir || a.dir == dirAnd {
-			return nil
-		}
-		m := *a
-		m.more = append(append(append([]uint32{}, a.more...), b.lo), b.more...)
-		return &m
-	case *hostNode:
-		b, ok := b.(*hostNode)
-		if !ok || a.proto != b.proto || a.dir != b.dir || a.dir == dirAnd || a.mask != b.mask {
-			return nil
-		}
-		m := *a
-		m.more = append(append(append([]uint32{}, a.more...), b.addr), b.more...)
-		return &m
-	}
-	return nil
+	b := or(g.host(addr, mask, kwIP, dir), g.host(addr, mask, kwARP, dir))
+	return or(b, g.host(addr, mask, kwRARP, dir))
 }
 
 // hostop6 is gen_hostop6 for IPv6 (source at 8, destination at 24).
@@ -505,11 +437,11 @@ func (g *codegen) ipfrag() cond {
 }
 
 // portAtoms tests the source and/or destination port field: equal to
-// one of vals, or in the range lo..hi.
-func (g *codegen) portAtoms(r offrel, dir dirQual, vals []uint32, lo, hi uint32, rng bool) cond {
+// lo, or in the range lo..hi.
+func (g *codegen) portAtoms(r offrel, dir dirQual, lo, hi uint32, rng bool) cond {
 	atom := func(off uint32) cond {
 		if !rng {
-			return g.anyOf(r, off, szH, 0xffffffff, vals)
+			return g.cmp(r, off, szH, lo)
 		}
 		return and(g.cmpGE(r, off, szH, lo), g.cmpLE(r, off, szH, hi))
 	}
@@ -532,12 +464,11 @@ func (g *codegen) port(n *portNode) cond {
 	if lo > hi {
 		lo, hi = hi, lo
 	}
-	vals := append([]uint32{lo}, n.more...)
 	op4 := func(p uint32) cond {
-		return and(and(g.cmp(orLinkPL, 9, szB, p), g.ipfrag()), g.portAtoms(orTranIPv4, n.dir, vals, lo, hi, n.rng))
+		return and(and(g.cmp(orLinkPL, 9, szB, p), g.ipfrag()), g.portAtoms(orTranIPv4, n.dir, lo, hi, n.rng))
 	}
 	op6 := func(p uint32) cond {
-		return and(g.cmp(orLinkPL, 6, szB, p), g.portAtoms(orTranIPv6, n.dir, vals, lo, hi, n.rng))
+		return and(g.cmp(orLinkPL, 6, szB, p), g.portAtoms(orTranIPv6, n.dir, lo, hi, n.rng))
 	}
 	var v4, v6 cond
 	if n.ipProto == protoUndef {

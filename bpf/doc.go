@@ -40,9 +40,11 @@
 // because http is a TCP service; "vlan" moves the offsets of everything
 // compiled after it; tcp[...] and friends apply to IPv4 only; "len" is the
 // length on the wire. A load past the end of a captured packet rejects it,
-// as in the kernel; which loads run follows libpcap's optimiser where it
-// matters (a dead load is dropped; "port 80 or 443" compares the source
-// port with both values before it loads the destination port).
+// as in the kernel. Loads run in the order of libpcap's unoptimised code,
+// except that a load whose value cannot change the verdict is dropped, as
+// libpcap's optimiser drops it. On a packet cut short, libpcap's own verdict
+// can depend on its optimiser (which may reorder loads); flowcap's then
+// equals tcpdump -O's.
 //
 // Where flowcap deliberately differs from tcpdump 4.99.3:
 //
