@@ -61,6 +61,9 @@ const (
 const (
 	maxInsns   = 4096
 	maxCondJmp = 255
+
+	// maxUnoptimized bounds the code handed to the optimiser.
+	maxUnoptimized = 3 * maxInsns
 )
 
 // label names a position in a program under construction; 0 is no label.
@@ -152,6 +155,11 @@ func assemble(c cond, snaplen uint32) ([]bpf.RawInstruction, error) {
 	a.emit(ret(snaplen))
 	a.place(reject)
 	a.emit(ret(0))
+	if len(a.code) > maxUnoptimized {
+		// The optimiser rarely saves more than half: refuse early rather
+		// than spend seconds on a program that cannot fit.
+		return nil, fmt.Errorf("%w: %d instructions before optimisation, the kernel accepts at most %d", ErrTooLong, len(a.code), maxInsns)
+	}
 	code := optimize(a.code, a.labels)
 	return resolve(code)
 }

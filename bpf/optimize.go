@@ -27,7 +27,7 @@ func optimize(code []insn, labels []int) []jinsn {
 	}
 	// Phase 1: every test still loads what it compares, so a jump may
 	// skip a whole test whose outcome the path already decided.
-	for {
+	for it := 0; it < maxPasses; it++ {
 		changed := thread(out)
 		changed = threadKnown(out) || changed
 		var removed bool
@@ -38,17 +38,23 @@ func optimize(code []insn, labels []int) []jinsn {
 	}
 	// Phase 2: drop loads of what A or X already hold on every path, and
 	// tests decided on every path. Only removes paths, so it stays sound.
-	for {
+	for it := 0; it < maxPasses; it++ {
 		changed := eliminate(out)
 		changed = deadStores(out) || changed
 		changed = thread(out) || changed
 		var removed bool
 		out, removed = compact(out)
 		if !changed && !removed {
-			return out
+			break
 		}
 	}
+	return out
 }
+
+// maxPasses bounds each phase: a pass is linear in the program, and the
+// first few do nearly all the work (on long or-chains each later pass only
+// finds a couple more instructions to drop).
+const maxPasses = 6
 
 // thread retargets jumps that land on "ja", copies returns into "ja",
 // and turns conditional jumps with equal targets into "ja".

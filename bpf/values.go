@@ -457,18 +457,33 @@ func threadKnown(code []jinsn) bool {
 
 // eliminate turns loads of values a register already holds on every path
 // into no-ops, and jumps decided on every path into "ja". A no-op is a
-// "ja" to the next instruction, which compact removes.
+// "ja" to the next instruction, which compact removes. It runs the
+// analysis and the rewriting in one pass in program order: every
+// predecessor of an instruction comes before it, so its entry state
+// already reflects the rewritten predecessors, and one pass does what
+// would otherwise take a pass per layer of decided jumps.
 func eliminate(code []jinsn) bool {
 	n := newNumbering()
-	entry := analyse(code, n)
+	entry := make([]*vstate, len(code))
+	entry[0] = &vstate{}
+	merge := func(i int, s *vstate) {
+		if entry[i] == nil {
+			entry[i] = s
+		} else {
+			entry[i].meet(s)
+		}
+	}
 	changed := false
 	for i := range code {
 		in := &code[i]
 		s := entry[i]
+		entry[i] = nil // no longer needed
 		if s == nil {
 			continue
 		}
-		if in.isCondJump() {
+		switch {
+		case in.class() == clsRET:
+		case in.isCondJump():
 			if outcome, known := n.decide(s, in.insn); known {
 				t := in.f
 				if outcome {
@@ -476,29 +491,32 @@ func eliminate(code []jinsn) bool {
 				}
 				*in = jinsn{insn: insn{op: clsJMP | opJA}, t: t}
 				changed = true
+				merge(t, s)
+				continue
 			}
-			continue
-		}
-		if in.isJump() {
-			continue
-		}
-		before := *s
-		after := s.clone()
-		v := n.step(after, in.insn)
-		redundant := false
-		switch in.class() {
-		case clsLD:
-			redundant = v != 0 && v == before.a
-		case clsLDX:
-			redundant = v != 0 && v == before.x
-		case clsST:
-			redundant = before.a != 0 && before.mem[in.k%numScratch] == before.a
-		case clsMISC:
-			redundant = before.a != 0 && before.a == before.x
-		}
-		if redundant {
-			*in = jinsn{insn: insn{op: clsJMP | opJA}, t: i + 1}
-			changed = true
+			merge(in.t, edge(s, in.insn, true))
+			merge(in.f, edge(s, in.insn, false))
+		case in.class() == clsJMP:
+			merge(in.t, s)
+		default:
+			before := s.clone()
+			v := n.step(s, in.insn)
+			redundant := false
+			switch in.class() {
+			case clsLD:
+				redundant = v != 0 && v == before.a
+			case clsLDX:
+				redundant = v != 0 && v == before.x
+			case clsST:
+				redundant = before.a != 0 && before.mem[in.k%numScratch] == before.a
+			case clsMISC:
+				redundant = before.a != 0 && before.a == before.x
+			}
+			if redundant {
+				*in = jinsn{insn: insn{op: clsJMP | opJA}, t: i + 1}
+				changed = true
+			}
+			merge(i+1, s)
 		}
 	}
 	return changed

@@ -18,6 +18,7 @@ type vmInsn struct {
 	op     vmOp
 	jt, jf uint8
 	k      uint32
+	k2     uint32 // the compared constant of a fused load-and-jump
 }
 
 type vmOp uint8
@@ -72,6 +73,14 @@ const (
 	vRetA
 	vTax
 	vTxa
+
+	// Fused "load; jeq/jset #k2", the commonest pair, one dispatch instead
+	// of two. A still gets the loaded value.
+	vJeqAbsW
+	vJeqAbsH
+	vJeqAbsB
+	vJeqIndH
+	vJsetAbsH
 )
 
 var aluOps = map[uint16][2]vmOp{
@@ -217,7 +226,46 @@ func newVM(raw []bpf.RawInstruction) (vm, error) {
 	if last := v[len(v)-1].op; last != vRetK && last != vRetA {
 		return nil, fmt.Errorf("%w: does not end with a return", errBadProgram)
 	}
+	v.fuse()
 	return v, nil
+}
+
+// fuse turns "load; jeq #k" (and "ldh [k]; jset #k") into one instruction
+// where no jump lands on the second. The second stays in place, never run,
+// so that every offset keeps its meaning.
+func (v vm) fuse() {
+	target := make([]bool, len(v))
+	for i, in := range v {
+		switch {
+		case in.op == vJa:
+			target[i+1+int(in.k)] = true
+		case in.op >= vJeqK && in.op <= vJsetX:
+			target[i+1+int(in.jt)] = true
+			target[i+1+int(in.jf)] = true
+		}
+	}
+	for i := 0; i+1 < len(v); i++ {
+		j := v[i+1]
+		if target[i+1] || j.jt == 255 || j.jf == 255 {
+			continue
+		}
+		var op vmOp
+		switch {
+		case j.op == vJeqK && v[i].op == vLdAbsW:
+			op = vJeqAbsW
+		case j.op == vJeqK && v[i].op == vLdAbsH:
+			op = vJeqAbsH
+		case j.op == vJeqK && v[i].op == vLdAbsB:
+			op = vJeqAbsB
+		case j.op == vJeqK && v[i].op == vLdIndH:
+			op = vJeqIndH
+		case j.op == vJsetK && v[i].op == vLdAbsH:
+			op = vJsetAbsH
+		default:
+			continue
+		}
+		v[i] = vmInsn{op: op, jt: j.jt + 1, jf: j.jf + 1, k: v[i].k, k2: j.k}
+	}
 }
 
 // run returns what the program returns for pkt (0: reject).
@@ -360,6 +408,41 @@ func (v vm) run(pkt []byte, wireLen uint32) uint32 {
 			x = a
 		case vTxa:
 			a = x
+		case vJeqAbsW:
+			k := int(in.k)
+			if k+4 > n {
+				return 0
+			}
+			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
+			pc += jump(a == in.k2, in)
+		case vJeqAbsH:
+			k := int(in.k)
+			if k+2 > n {
+				return 0
+			}
+			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
+			pc += jump(a == in.k2, in)
+		case vJeqAbsB:
+			k := int(in.k)
+			if k >= n {
+				return 0
+			}
+			a = uint32(pkt[k])
+			pc += jump(a == in.k2, in)
+		case vJeqIndH:
+			k := int(x) + int(in.k)
+			if k+2 > n {
+				return 0
+			}
+			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
+			pc += jump(a == in.k2, in)
+		case vJsetAbsH:
+			k := int(in.k)
+			if k+2 > n {
+				return 0
+			}
+			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
+			pc += jump(a&in.k2 != 0, in)
 		}
 	}
 	return 0
