@@ -58,18 +58,22 @@ func init() {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	read := readCommand()
+	rootFlags := append(readFlags(), &cli.StringSliceFlag{Name: "r", Usage: "read packets from `FILE` (repeatable; - is stdin)"})
 	return &cli.App{
-		Name:      "flowcap",
-		Usage:     "record TCP connections as data, one file per direction (a tcpflow successor)",
-		UsageText: "flowcap read [options] FILE...\n   flowcap -r FILE [options] [EXPRESSION]   (tcpflow style)",
+		Name:  "flowcap",
+		Usage: "record TCP connections as data, one file per direction (a tcpflow successor)",
+		UsageText: "flowcap read [options] FILE...\n" +
+			"flowcap capture [-i IF] [options] [EXPRESSION]\n" +
+			"flowcap -r FILE [options] [EXPRESSION]   (tcpflow style: read)\n" +
+			"flowcap [-i IF] [options] [EXPRESSION]   (tcpflow style: capture)",
 		Version:   version,
 		Writer:    stdout,
 		ErrWriter: stderr,
-		// tcpflow muscle memory: `flowcap -r trace.pcap -o out [expression]`.
-		Flags:                  append(readFlags(), &cli.StringSliceFlag{Name: "r", Usage: "read packets from `FILE` (repeatable; - is stdin)"}),
+		// tcpflow muscle memory: `flowcap -r trace.pcap -o out [expression]`,
+		// `flowcap -i eth0 -o out [expression]`.
+		Flags:                  append(rootFlags, captureFlags()...),
 		Action:                 rootAction,
-		Commands:               []*cli.Command{read},
+		Commands:               []*cli.Command{readCommand(), captureCommand()},
 		UseShortOptionHandling: true,
 		HideHelpCommand:        true,
 		OnUsageError:           usageError,
@@ -83,20 +87,31 @@ func usageError(_ *cli.Context, err error, _ bool) error {
 }
 
 func rootAction(c *cli.Context) error {
+	// tcpflow style: the words after the options are the filter expression.
+	expr := strings.Join(c.Args().Slice(), " ")
 	files := c.StringSlice("r")
 	if len(files) == 0 {
 		if c.NArg() == 0 && c.NumFlags() == 0 {
 			return cli.ShowAppHelp(c)
 		}
-		return errors.New("no input: give -r FILE, or use `flowcap read FILE...`")
+		// No -r: capture, on -i or on the default interface, as tcpflow.
+		return captureAction(c, expr)
 	}
-	// tcpflow style: the words after the options are the filter expression.
-	cfg, err := configFrom(c, strings.Join(c.Args().Slice(), " "))
+	for _, f := range captureFlags() {
+		if names := f.Names(); c.IsSet(names[0]) {
+			label := "--" + names[0]
+			if len(names) > 1 {
+				label = "-" + names[1] + " (" + label + ")"
+			}
+			return fmt.Errorf("%s is for live capture, not for reading files (-r)", label)
+		}
+	}
+	cfg, err := configFrom(c, expr)
 	if err != nil {
 		return err
 	}
 	cfg.inputs = files
-	return readMain(c.Context, cfg, c.App.ErrWriter)
+	return readMain(c.Context, cfg, c.App.Writer, c.App.ErrWriter)
 }
 
 func readCommand() *cli.Command {
@@ -114,7 +129,7 @@ func readCommand() *cli.Command {
 				return err
 			}
 			cfg.inputs = c.Args().Slice()
-			return readMain(c.Context, cfg, c.App.ErrWriter)
+			return readMain(c.Context, cfg, c.App.Writer, c.App.ErrWriter)
 		},
 		OnUsageError: usageError,
 	}
@@ -124,12 +139,16 @@ func readCommand() *cli.Command {
 type config struct {
 	inputs     []string
 	filter     *bpf.Filter // nil: every packet
+	exprs      [3]string   // what filter was built from: -F, the trailing words, -P
+	writePcap  string      // -w: also write the packets that passed the filter here
 	outDir     string
 	maxBytes   int64
 	reassembly reassembly.Config // the shard's index and count, and the shared budget, are the pipeline's
 	shards     int
 	quiet      bool
 	verbose    bool
+	readers    int        // how many readers feed the pipeline at once (0: one)
+	live       liveConfig // flowcap capture
 }
 
 func readFlags() []cli.Flag {
@@ -143,17 +162,20 @@ func readFlags() []cli.Flag {
 		&cli.IntFlag{Name: "shards", Value: runtime.GOMAXPROCS(0), Usage: "reassemble in `N` parallel shards"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary line"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also list each flow as it closes"},
+		&cli.StringFlag{Name: "write", Aliases: []string{"w"}, Usage: "also write the packets that pass the filter to `FILE` as pcap (- is stdout)"},
 	}
 }
 
 // configFrom binds the flags; expr is the tcpflow-style trailing expression.
 func configFrom(c *cli.Context, expr string) (*config, error) {
 	cfg := &config{
-		outDir:   c.String("output"),
-		maxBytes: c.Int64("max-bytes"),
-		shards:   c.Int("shards"),
-		quiet:    c.Bool("quiet"),
-		verbose:  c.Bool("verbose"),
+		outDir:    c.String("output"),
+		maxBytes:  c.Int64("max-bytes"),
+		shards:    c.Int("shards"),
+		quiet:     c.Bool("quiet"),
+		verbose:   c.Bool("verbose"),
+		writePcap: c.String("write"),
+		exprs:     [3]string{c.String("filter"), expr, c.String("ports")},
 	}
 	if cfg.maxBytes < 0 {
 		return nil, fmt.Errorf("-b %d: must be 0 or more", cfg.maxBytes)
@@ -177,7 +199,7 @@ func configFrom(c *cli.Context, expr string) (*config, error) {
 	default:
 		return nil, fmt.Errorf("--overlap %q: must be last or first", o)
 	}
-	filter, err := buildFilter(c.String("filter"), expr, c.String("ports"))
+	filter, err := buildFilter(bpf.Options{}, cfg.exprs)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +209,7 @@ func configFrom(c *cli.Context, expr string) (*config, error) {
 
 // buildFilter ands the -F expression, the trailing words and the -P ports;
 // nil when there is none of them.
-func buildFilter(exprs ...string) (*bpf.Filter, error) {
+func buildFilter(opts bpf.Options, exprs [3]string) (*bpf.Filter, error) {
 	if ports := exprs[2]; ports != "" {
 		e, err := bpf.PortsExpr(ports)
 		if err != nil {
@@ -200,7 +222,7 @@ func buildFilter(exprs ...string) (*bpf.Filter, error) {
 		if strings.TrimSpace(e) == "" {
 			continue
 		}
-		f, err := bpf.NewFilter(e, bpf.Options{})
+		f, err := bpf.NewFilter(e, opts)
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,12 @@ package main
 // batches cross a channel to that shard's goroutine, which owns the shard's
 // flows (no lock per packet) and hands the batch back to the free list when
 // done. Both directions of a connection hash alike, so they meet in one shard.
+//
+// A live capture has one reader per socket. Its source never ends: when the
+// wire is quiet the reader sends its batches and moves the clock on with the
+// wall clock; when the context is cancelled it stops the source (the kernel
+// then adds nothing to the ring) and reads what the ring still holds, so
+// nothing captured before the signal is lost.
 
 import (
 	"context"
@@ -15,6 +21,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/flowcap/flowcap/bpf"
 	"github.com/flowcap/flowcap/capture"
@@ -26,6 +33,13 @@ const (
 	batchSegments = 512     // segments per batch
 	batchArena    = 1 << 19 // payload bytes per batch (64 KiB GRO segments fit)
 	batchesPerShd = 4       // batches in flight per shard: bounds memory, gives backpressure
+
+	// A live reader sends its batches at least this often (capture time),
+	// so that flow files keep up with a slow trickle of packets.
+	liveFlush = int64(time.Second)
+	// After a stop, a live reader reads what its ring holds for at most
+	// this long, so that flowcap exits promptly even under a flood.
+	drainTimeout = time.Second
 )
 
 // batch carries segments from the reader to one shard. Its segments'
@@ -66,6 +80,7 @@ func (b *batch) add(seg *reassembly.Segment) bool {
 // readStats counts what a reader saw. Only its reader goroutine writes it.
 type readStats struct {
 	packets  uint64
+	bytes    uint64 // captured, of every packet read
 	filtered uint64 // rejected by the filter
 	tcp      uint64
 	skipped  [capture.NumResults]uint64 // by capture.Result
@@ -73,6 +88,7 @@ type readStats struct {
 
 func (s *readStats) add(o *readStats) {
 	s.packets += o.packets
+	s.bytes += o.bytes
 	s.filtered += o.filtered
 	s.tcp += o.tcp
 	for i, n := range o.skipped {
@@ -89,10 +105,20 @@ type pipeline struct {
 	free    chan *batch
 	writer  *flowfile.Writer
 	readers []*reader
-	stop    atomic.Bool // a shard failed: readers stop
-	wg      sync.WaitGroup
-	errMu   sync.Mutex
-	err     error // the first shard error
+	open    []atomic.Int64 // per shard: streams open, as of its last batch
+	tap     *pcapTap       // -w: the packets that passed the filter; nil without -w
+	stop    atomic.Bool    // a shard failed: readers stop
+
+	// --count: readers stop once limit packets passed the filter; counted
+	// counts them across readers and limitReached tells the others.
+	limit        int64
+	counted      atomic.Int64
+	limitReached func()
+
+	kernel *capture.LiveStats // a live capture's kernel counters, for the summary
+	wg     sync.WaitGroup
+	errMu  sync.Mutex
+	err    error // the first shard error
 }
 
 func newPipeline(cfg *config, stderr io.Writer) (*pipeline, error) {
@@ -104,7 +130,10 @@ func newPipeline(cfg *config, stderr io.Writer) (*pipeline, error) {
 		cfg:    cfg,
 		stderr: stderr,
 		writer: w,
-		free:   make(chan *batch, cfg.shards*batchesPerShd),
+		// Each reader holds up to one pending batch per shard, beyond
+		// those in flight.
+		free: make(chan *batch, cfg.shards*(batchesPerShd+max(cfg.readers, 1))),
+		open: make([]atomic.Int64, cfg.shards),
 	}
 	for range cap(p.free) {
 		p.free <- &batch{segs: make([]reassembly.Segment, 0, batchSegments), arena: make([]byte, 0, batchArena)}
@@ -118,14 +147,14 @@ func newPipeline(cfg *config, stderr io.Writer) (*pipeline, error) {
 		p.shards = append(p.shards, shard)
 		p.work = append(p.work, ch)
 		p.wg.Add(1)
-		go p.runShard(shard, ch)
+		go p.runShard(shard, ch, &p.open[i])
 	}
 	return p, nil
 }
 
 // runShard is the goroutine that owns one shard. Batches from several
 // readers may interleave, so the clock it ticks with never goes back.
-func (p *pipeline) runShard(shard *reassembly.Shard, in <-chan *batch) {
+func (p *pipeline) runShard(shard *reassembly.Shard, in <-chan *batch, open *atomic.Int64) {
 	defer p.wg.Done()
 	var now int64
 	failed := false
@@ -145,6 +174,7 @@ func (p *pipeline) runShard(shard *reassembly.Shard, in <-chan *batch) {
 					failed = true
 				}
 			}
+			open.Store(int64(shard.Stats().Open))
 		}
 		b.reset()
 		p.free <- b
@@ -173,6 +203,12 @@ func (p *pipeline) finish() error {
 	}
 	p.wg.Wait()
 	err := p.writer.Close()
+	if p.tap != nil {
+		err = errors.Join(err, p.tap.close())
+		if p.tap.left > 0 {
+			fmt.Fprintf(p.stderr, "flowcap: warning: -w %s: %d packets left out: a pcap file has one link type, %v\n", p.tap.name, p.tap.left, p.tap.lt)
+		}
+	}
 	if p.err != nil {
 		return p.err
 	}
@@ -196,11 +232,13 @@ func (p *pipeline) stats() (s readStats, dec capture.Stats) {
 // reader decodes packets from sources and batches the segments per shard.
 // One goroutine owns a reader; several readers may feed one pipeline.
 type reader struct {
-	p       *pipeline
-	dec     *capture.Decoder
-	pending []*batch // per shard, nil until a segment comes
-	clock   int64    // capture time of the latest packet
-	stats   readStats
+	p        *pipeline
+	dec      *capture.Decoder
+	pending  []*batch // per shard, nil until a segment comes
+	clock    int64    // capture time of the latest packet
+	lastTick int64    // clock when a live reader last sent every batch
+	stats    readStats
+	pub      struct{ packets, bytes atomic.Uint64 } // stats as of the last look, for other goroutines
 }
 
 // newReader adds a reader to the pipeline. Call it before any reader runs.
@@ -233,6 +271,30 @@ func (r *reader) send(i int) {
 	r.p.work[i] <- b
 }
 
+// tick sends every pending batch, and an empty one to each shard that has
+// none, so that every shard's clock moves to the reader's.
+func (r *reader) tick() {
+	for i, b := range r.pending {
+		if b == nil {
+			r.pending[i] = <-r.p.free
+		}
+		r.send(i)
+	}
+	r.lastTick = r.clock
+}
+
+// publish makes the reader's counters visible to other goroutines (-R).
+func (r *reader) publish() {
+	r.pub.packets.Store(r.stats.packets)
+	r.pub.bytes.Store(r.stats.bytes)
+}
+
+// stopper is a live source (capture.LiveSocket): it never ends by itself,
+// its Next returns capture.ErrNoPacket when the poll timeout passes, and
+// Stop makes it take no new packet, so that reading on until ErrNoPacket
+// returns everything it captured before.
+type stopper interface{ Stop() error }
+
 // flush sends every pending batch.
 func (r *reader) flush() {
 	for i, b := range r.pending {
@@ -243,36 +305,79 @@ func (r *reader) flush() {
 }
 
 // feed reads one source to its end (or until ctx is done or a shard
-// fails) through the filter and the decoder into the shards.
+// fails) through the filter and the decoder into the shards. A live source
+// is stopped when ctx is done and read until its ring is empty (at most
+// drainTimeout).
 func (r *reader) feed(ctx context.Context, src capture.Source) error {
 	done := ctx.Done()
+	live, isLive := src.(stopper)
+	var drainUntil time.Time           // set when a live source has been stopped
 	var unsupported []capture.LinkType // named once per input
 	match := r.p.matcher(src.Name())
 	for n := 0; ; n++ {
 		if n&255 == 0 {
-			select {
-			case <-done:
-				return ctx.Err()
-			default:
-			}
+			r.publish()
 			if r.p.stop.Load() {
 				return nil
+			}
+			if drainUntil.IsZero() {
+				select {
+				case <-done:
+					if !isLive {
+						return ctx.Err()
+					}
+					if err := live.Stop(); err != nil {
+						return err
+					}
+					drainUntil = time.Now().Add(drainTimeout)
+				default:
+				}
+			} else if time.Now().After(drainUntil) {
+				return fmt.Errorf("%s: %w: stopped reading the capture %v after the signal; what the kernel still held is not reassembled", src.Name(), errDrainCut, drainTimeout)
 			}
 		}
 		data, info, err := src.Next()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
+			switch {
+			case errors.Is(err, io.EOF):
 				return nil
+			case errors.Is(err, capture.ErrNoPacket):
+				if !drainUntil.IsZero() {
+					return nil // stopped, and everything captured was read
+				}
+				// A quiet wire: send what is pending, move the clock with
+				// the wall clock so idle flows time out, look at ctx.
+				r.clock = max(r.clock, time.Now().UnixNano())
+				r.tick()
+				n = -1
+				continue
 			}
 			return err
 		}
 		r.stats.packets++
+		r.stats.bytes += uint64(len(data))
 		if info.Time > r.clock {
 			r.clock = info.Time
+		}
+		if isLive && r.clock-r.lastTick >= liveFlush {
+			r.tick()
 		}
 		if match != nil && info.LinkType.Supported() && !match(data, info) {
 			r.stats.filtered++
 			continue
+		}
+		if r.p.limit > 0 {
+			switch k := r.p.counted.Add(1); {
+			case k > r.p.limit: // another reader took the last one
+				r.stats.packets--
+				r.stats.bytes -= uint64(len(data))
+				return nil
+			case k == r.p.limit:
+				r.p.limitReached()
+			}
+		}
+		if r.p.tap != nil {
+			r.p.tap.write(src.Name(), data, info)
 		}
 		var seg reassembly.Segment
 		res := r.dec.Decode(data, info, &seg)
@@ -290,6 +395,9 @@ func (r *reader) feed(ctx context.Context, src capture.Source) error {
 		r.dispatch(&seg)
 	}
 }
+
+// errDrainCut: a live reader gave up reading its ring after a stop.
+var errDrainCut = errors.New("ring not drained")
 
 // matcher returns the filter as a function of one packet (nil: no filter),
 // with the program of the packet's link type looked up only when it changes.
@@ -323,11 +431,22 @@ func (p *pipeline) matcher(input string) func([]byte, capture.Info) bool {
 }
 
 // readMain is `flowcap read`: every input in order, one capture.
-func readMain(ctx context.Context, cfg *config, stderr io.Writer) error {
+func readMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
+	var tap *pcapTap
+	if cfg.writePcap != "" {
+		var err error
+		if tap, err = openTap(cfg.writePcap, stdout, 0); err != nil {
+			return err
+		}
+	}
 	p, err := newPipeline(cfg, stderr)
 	if err != nil {
+		if tap != nil {
+			tap.close()
+		}
 		return err
 	}
+	p.tap = tap
 	// Several inputs are one capture: one reader, one decoder, in order.
 	r := p.newReader()
 	failedInputs := 0
@@ -394,6 +513,9 @@ func (p *pipeline) printSummary() {
 	}
 	if rs.filtered > 0 {
 		fmt.Fprintf(p.stderr, ", %d filtered out", rs.filtered)
+	}
+	if k := p.kernel; k != nil {
+		fmt.Fprintf(p.stderr, ", %d received by the kernel filter, %d dropped by the kernel (%d ring freezes)", k.Received, k.Dropped, k.Freezes)
 	}
 	sep := "; skipped:"
 	for r, n := range rs.skipped {

@@ -133,6 +133,18 @@ func (ns *Netns) Do(fn func() error) error {
 // test ends).
 func (ns *Netns) TAP(name string, mtu int) *os.File {
 	ns.t.Helper()
+	return ns.tunTap(name, mtu, unix.IFF_TAP)
+}
+
+// TUN is TAP for a TUN device: a link without a header, where each write
+// is one IP packet.
+func (ns *Netns) TUN(name string, mtu int) *os.File {
+	ns.t.Helper()
+	return ns.tunTap(name, mtu, unix.IFF_TUN)
+}
+
+func (ns *Netns) tunTap(name string, mtu int, mode uint16) *os.File {
+	ns.t.Helper()
 	var f *os.File
 	err := ns.Do(func() error {
 		fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
@@ -145,7 +157,7 @@ func (ns *Netns) TAP(name string, mtu int) *os.File {
 			_     [22]byte
 		}
 		copy(req.name[:], name)
-		req.flags = unix.IFF_TAP | unix.IFF_NO_PI
+		req.flags = mode | unix.IFF_NO_PI
 		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TUNSETIFF, uintptr(unsafe.Pointer(&req))); errno != 0 {
 			unix.Close(fd)
 			return fmt.Errorf("TUNSETIFF %s: %w", name, errno)
