@@ -73,7 +73,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		// `flowcap -i eth0 -o out [expression]`.
 		Flags:                  append(rootFlags, captureFlags()...),
 		Action:                 rootAction,
-		Commands:               []*cli.Command{readCommand(), captureCommand()},
+		Commands:               []*cli.Command{readCommand(), captureCommand(), filterCommand()},
 		UseShortOptionHandling: true,
 		HideHelpCommand:        true,
 		OnUsageError:           usageError,
