@@ -261,7 +261,9 @@ func (sh *Shard) place(s *Stream, off int64, p []byte) error {
 		// received still decide when a FIN closes the stream.
 		s.Payload += uint64(n)
 		sh.stats.Bytes += uint64(n)
-		sh.receive(s, max(off, 0), max(off+n, 0))
+		if err := sh.receive(s, max(off, 0), max(off+n, 0)); err != nil {
+			return err
+		}
 		s.pos = max(off+n, 0)
 		if err := sh.sink.Write(s, s.next, p); err != nil {
 			return err
@@ -316,7 +318,9 @@ func (sh *Shard) place(s *Stream, off int64, p []byte) error {
 		return sh.sink.Write(s, off, p)
 	}
 	sh.gaps = s.got.gaps(sh.gaps[:0], off, end)
-	sh.receive(s, off, end)
+	if err := sh.receive(s, off, end); err != nil {
+		return err
+	}
 	if sh.cfg.Overlap == FirstWins {
 		// Only the bytes never received; gaps is sorted, so each piece
 		// may find the delivered edge moved up to it by the previous one.
@@ -332,14 +336,20 @@ func (sh *Shard) place(s *Stream, off int64, p []byte) error {
 }
 
 // receive adds [lo, hi) to the ranges s received.
-func (sh *Shard) receive(s *Stream, lo, hi int64) {
+func (sh *Shard) receive(s *Stream, lo, hi int64) error {
 	s.got.add(lo, hi)
 	if len(s.got.s) > sh.cfg.MaxSpans {
 		// Too many separate ranges (a hostile pattern): give up the lowest
-		// gap as a hole so that the bookkeeping stays bounded.
+		// gap as a hole so that the bookkeeping stays bounded. Held data is
+		// written first, so that the gap lies below the delivered edge,
+		// where data still arriving is written whatever got says.
+		if err := sh.flushHeld(s); err != nil {
+			return err
+		}
 		s.lostBytes += s.got.fillLowestGap()
 		s.lostHoles++
 	}
+	return nil
 }
 
 // countOverlap adds to s's counters the bytes of p (at off) received
