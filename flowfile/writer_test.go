@@ -143,6 +143,16 @@ func TestFiles(t *testing.T) {
 			want: map[string]string{"2001:db8::1.40000-2001:db8::2.00443": "v6"},
 		},
 		{
+			name: "SYN-less, earlier data arrives later",
+			pkts: []pkt{{c2s, pa, 1005, "MIDDLE"}, {c2s, pa, 1011, "LATER"}, {c2s, pa, 1001, "EARL"}},
+			want: map[string]string{cliName: "EARLMIDDLELATER"},
+		},
+		{
+			name: "new SYN while open, jump beyond the max gap",
+			pkts: append(hs, pkt{c2s, pa, 101, "old"}, pkt{c2s, syn, 5000, ""}, pkt{c2s, pa, 5001, "new"}, pkt{c2s, pa, 5004 + 16<<20 + 1, "far"}),
+			want: map[string]string{cliName: "old", cliName + "c1": "new", cliName + "c2": "far"},
+		},
+		{
 			name: "hole and earlier data inserted in front",
 			pkts: []pkt{{c2s, pa, 1005, "MIDDLE"}, {c2s, pa, 1015, "LATE"}, {c2s, pa, 1001, "EARL"}},
 			want: map[string]string{cliName: "EARLMIDDLE\x00\x00\x00\x00LATE"},
