@@ -122,7 +122,11 @@ type pipeline struct {
 }
 
 func newPipeline(cfg *config, stderr io.Writer) (*pipeline, error) {
-	w, err := flowfile.New(flowfile.Config{Dir: cfg.outDir, MaxBytes: cfg.maxBytes, Shards: cfg.shards})
+	fc := flowfile.Config{Dir: cfg.outDir, MaxBytes: cfg.maxBytes, Shards: cfg.shards}
+	if cfg.verbose {
+		fc.OnClose = listFlow(stderr)
+	}
+	w, err := flowfile.New(fc)
 	if err != nil {
 		return nil, err
 	}
@@ -150,6 +154,24 @@ func newPipeline(cfg *config, stderr io.Writer) (*pipeline, error) {
 		go p.runShard(shard, ch, &p.open[i])
 	}
 	return p, nil
+}
+
+// listFlow returns the -v printer: one line per stream as it closes.
+// Shards close streams concurrently; the lock is per closed flow, not per
+// packet.
+func listFlow(w io.Writer) func(*reassembly.Stream, string, int64) {
+	var mu sync.Mutex
+	return func(st *reassembly.Stream, name string, size int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		if name == "" {
+			fmt.Fprintf(w, "flowcap: flow %s closed (%v): %d packets, no data\n",
+				flowfile.Name(st.Key, st.VLAN, 0), st.Reason, st.Packets)
+			return
+		}
+		fmt.Fprintf(w, "flowcap: flow %s closed (%v): %d packets, %d bytes, %d holes\n",
+			name, st.Reason, st.Packets, size, st.Holes)
+	}
 }
 
 // runShard is the goroutine that owns one shard. Batches from several

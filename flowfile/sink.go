@@ -162,13 +162,19 @@ func (s *sink) Shift(st *reassembly.Stream, n int64) error {
 // the first packet's (as tcpflow does). The file is complete on disk.
 func (s *sink) Close(st *reassembly.Stream) error {
 	f, ok := st.Handle.(*file)
-	if !ok || f.closed {
+	if ok && f.closed {
+		return nil
+	}
+	if !ok || !f.want {
+		if ok {
+			f.closed = true
+		}
+		if s.w.cfg.OnClose != nil {
+			s.w.cfg.OnClose(st, "", 0)
+		}
 		return nil
 	}
 	f.closed = true
-	if !f.want {
-		return nil
-	}
 	err := s.flush(f)
 	if err == nil && f.name == "" {
 		err = s.ensureOpen(f) // all of it past -b: an empty file, as tcpflow
@@ -193,6 +199,9 @@ func (s *sink) Close(st *reassembly.Stream) error {
 	ts := unix.NsecToTimespec(f.first)
 	if err := unix.UtimesNanoAt(s.w.dirfd, f.name, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("set times of %s: %w", s.w.path(f.name), err)
+	}
+	if s.w.cfg.OnClose != nil {
+		s.w.cfg.OnClose(st, f.name, f.size)
 	}
 	return nil
 }

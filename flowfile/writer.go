@@ -38,6 +38,12 @@ type Config struct {
 	// BufferSize is the largest write buffer of one stream; a write at
 	// least this big goes straight to the file. 0 means DefaultBufferSize.
 	BufferSize int
+
+	// OnClose, if set, is called once for every stream when it closes,
+	// after its file (if it has one: name is "" otherwise) is complete on
+	// disk with size bytes. It is called from the shards' goroutines,
+	// concurrently: reports and listings hang off it.
+	OnClose func(st *reassembly.Stream, name string, size int64)
 }
 
 // Stats counts what was written.
