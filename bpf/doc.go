@@ -39,12 +39,16 @@
 // at IPv6 ports only right after the fixed header; "port http" is TCP only
 // because http is a TCP service; "vlan" moves the offsets of everything
 // compiled after it; tcp[...] and friends apply to IPv4 only; "len" is the
-// length on the wire. A load past the end of a captured packet rejects it,
-// as in the kernel. Loads run in the order of libpcap's unoptimised code,
-// except that a load whose value cannot change the verdict is dropped, as
-// libpcap's optimiser drops it. On a packet cut short, libpcap's own verdict
-// can depend on its optimiser (which may reorder loads); flowcap's then
-// equals tcpdump -O's.
+// length on the wire.
+//
+// A load past the end of a captured packet rejects it, as in the kernel, so
+// on a packet cut short the verdict depends on which loads run. flowcap's is
+// that of libpcap's unoptimised program (tcpdump -O): the optimiser drops
+// only loads of values already loaded and code from which every path
+// rejects. tcpdump's default optimiser also drops some other loads (and
+// reorders some), so on a truncated packet tcpdump and tcpdump -O can
+// disagree; the differential test then requires flowcap to agree with
+// tcpdump -O, and everywhere else with tcpdump.
 //
 // Where flowcap deliberately differs from tcpdump 4.99.3:
 //

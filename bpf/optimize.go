@@ -9,11 +9,11 @@ type jinsn struct {
 
 // optimize resolves labels to indexes and tidies the jumping code: it
 // threads jumps through "ja", turns a "ja" to a return into the return,
-// drops jumps to the next instruction and unreachable code, and removes
-// loads and tests whose outcome is already known on every path (see
-// knownValues). It never changes which loads a packet goes through before
-// its verdict, so a load past the end of a packet rejects it exactly where
-// the unoptimised program would.
+// skips tests whose outcome the path already knows, drops loads of values
+// a register already holds, dead register moves, code from which every
+// path rejects, and unreachable code (values.go has the analysis). It
+// keeps every other packet load, so a packet cut short is rejected exactly
+// where the unoptimised program would reject it.
 func optimize(code []insn, labels []int) []jinsn {
 	out := make([]jinsn, len(code))
 	for i, in := range code {
@@ -40,6 +40,7 @@ func optimize(code []insn, labels []int) []jinsn {
 	// tests decided on every path. Only removes paths, so it stays sound.
 	for it := 0; it < maxPasses; it++ {
 		changed := eliminate(out)
+		changed = rejectEarly(out) || changed
 		changed = deadStores(out) || changed
 		changed = thread(out) || changed
 		var removed bool
@@ -97,6 +98,33 @@ func thread(code []jinsn) bool {
 		}
 		if code[in.t].class() == clsRET {
 			*in = code[in.t]
+			changed = true
+		}
+	}
+	return changed
+}
+
+// rejectEarly ends the program with "ret #0" at the first instruction
+// from which every path rejects: the loads on the way could only reject
+// too (a load past the end rejects), so nothing changes but the work.
+func rejectEarly(code []jinsn) bool {
+	rejects := make([]bool, len(code))
+	changed := false
+	for i := len(code) - 1; i >= 0; i-- {
+		in := &code[i]
+		switch {
+		case in.class() == clsRET:
+			rejects[i] = in.op == clsRET|retK && in.k == 0
+			continue
+		case in.isCondJump():
+			rejects[i] = rejects[in.t] && rejects[in.f]
+		case in.class() == clsJMP:
+			rejects[i] = rejects[in.t]
+		default:
+			rejects[i] = rejects[i+1]
+		}
+		if rejects[i] {
+			*in = jinsn{insn: ret(0)}
 			changed = true
 		}
 	}

@@ -282,16 +282,31 @@ func (n *numbering) step(s *vstate, in insn) uint32 {
 	return 0
 }
 
-// decide returns the outcome of conditional jump in on s, if known.
-func (n *numbering) decide(s *vstate, in insn) (outcome, known bool) {
+// decide returns the outcome of conditional jump in on s, if known: from
+// a constant A, the same test met before, "A == c" or the set of values A
+// can have, and the bounds earlier jgt/jge tests put on it.
+//
+// With strict, the outcome must come from facts about A: a test decided so
+// may be skipped with its loads, since the facts come from a test that made
+// the same loads on the same path. A constant ("P[12] & 0") or a test true
+// of every value ("A >= 0") is decided only without strict, where the jump
+// goes and the loads stay.
+func (n *numbering) decide(s *vstate, in insn, strict bool) (outcome, known bool) {
 	if in.op&srcX != 0 || s.a == 0 {
 		return false, false
 	}
-	lo, hi := uint32(0), ^uint32(0)
-	if c, ok := n.consts[s.a]; ok {
-		lo, hi = c, c
-	}
 	op, k := in.op&0xf0, in.k
+	if c, ok := n.consts[s.a]; ok {
+		if strict {
+			return false, false
+		}
+		return test1(op, c, k), true
+	}
+	if strict {
+		if _, trivial := n.decide(&vstate{a: s.a}, in, false); trivial {
+			return false, false
+		}
+	}
 	if set, ok := s.valueSet(s.a); ok && len(set) > 0 {
 		t, f := 0, 0
 		for _, v := range set {
@@ -308,6 +323,7 @@ func (n *numbering) decide(s *vstate, in insn) (outcome, known bool) {
 			return false, true
 		}
 	}
+	lo, hi := uint32(0), ^uint32(0)
 	for _, f := range s.facts {
 		if f.id != s.a {
 			continue
@@ -316,8 +332,6 @@ func (n *numbering) decide(s *vstate, in insn) (outcome, known bool) {
 			return f.outcome, true
 		}
 		switch {
-		case f.op == opJEQ && f.outcome:
-			lo, hi = max(lo, f.k), min(hi, f.k)
 		case f.op == opJGT && f.outcome && f.k < ^uint32(0):
 			lo = max(lo, f.k+1)
 		case f.op == opJGT && !f.outcome:
@@ -426,7 +440,7 @@ func threadKnown(code []jinsn) bool {
 			if !in.isCondJump() {
 				return t
 			}
-			outcome, known := n.decide(sim, in.insn)
+			outcome, known := n.decide(sim, in.insn, true)
 			if !known {
 				return t
 			}
@@ -484,7 +498,7 @@ func eliminate(code []jinsn) bool {
 		switch {
 		case in.class() == clsRET:
 		case in.isCondJump():
-			if outcome, known := n.decide(s, in.insn); known {
+			if outcome, known := n.decide(s, in.insn, false); known {
 				t := in.f
 				if outcome {
 					t = in.t
@@ -575,10 +589,28 @@ func usesDefs(in insn) (use, def uint32) {
 	return use, def
 }
 
+// mayAbort reports whether an instruction can end the program by itself:
+// a packet load past the end of the packet, a division by zero.
+func mayAbort(in insn) bool {
+	switch in.class() {
+	case clsLD:
+		m := in.op & 0xe0
+		return m == modeABS || m == modeIND
+	case clsLDX:
+		return in.op&0xe0 == modeMSH
+	case clsALU:
+		op := in.op & 0xf0
+		return in.op&srcX != 0 && (op == opDIV || op == opMOD)
+	}
+	return false
+}
+
 // deadStores turns instructions whose only effect is to set registers
-// nobody reads into no-ops. A dead load goes too, as in libpcap's
-// optimiser: a packet too short for a value the verdict does not need is
-// not rejected for it.
+// nobody reads into no-ops. Packet loads stay even when their value is
+// not needed: a load past the end of a packet rejects it, and keeping them
+// keeps flowcap's verdict on a truncated packet that of libpcap's
+// unoptimised program (libpcap's optimiser drops some dead loads and not
+// others, so its verdict there depends on the shape of the program).
 func deadStores(code []jinsn) bool {
 	liveIn := make([]uint32, len(code)+1)
 	changed := false
@@ -595,7 +627,7 @@ func deadStores(code []jinsn) bool {
 			out = liveIn[i+1]
 		}
 		use, def := usesDefs(in.insn)
-		if def != 0 && def&out == 0 && in.class() != clsJMP && in.class() != clsRET {
+		if def != 0 && def&out == 0 && in.class() != clsJMP && in.class() != clsRET && !mayAbort(in.insn) {
 			*in = jinsn{insn: insn{op: clsJMP | opJA}, t: i + 1}
 			changed = true
 			liveIn[i] = out

@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -272,42 +273,42 @@ func (v vm) fuse() {
 func (v vm) run(pkt []byte, wireLen uint32) uint32 {
 	var a, x uint32
 	var mem [numScratch]uint32
-	n := len(pkt)
+	n := uint(len(pkt))
 	for pc := 0; pc < len(v); pc++ {
 		in := &v[pc]
 		switch in.op {
 		case vLdAbsW:
-			k := int(in.k)
+			k := uint(in.k)
 			if k+4 > n {
 				return 0
 			}
-			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
+			a = binary.BigEndian.Uint32(pkt[k : k+4])
 		case vLdAbsH:
-			k := int(in.k)
+			k := uint(in.k)
 			if k+2 > n {
 				return 0
 			}
-			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
+			a = uint32(binary.BigEndian.Uint16(pkt[k : k+2]))
 		case vLdAbsB:
-			k := int(in.k)
+			k := uint(in.k)
 			if k >= n {
 				return 0
 			}
 			a = uint32(pkt[k])
 		case vLdIndW:
-			k := int(x) + int(in.k)
+			k := uint(x) + uint(in.k)
 			if k+4 > n {
 				return 0
 			}
-			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
+			a = binary.BigEndian.Uint32(pkt[k : k+4])
 		case vLdIndH:
-			k := int(x) + int(in.k)
+			k := uint(x) + uint(in.k)
 			if k+2 > n {
 				return 0
 			}
-			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
+			a = uint32(binary.BigEndian.Uint16(pkt[k : k+2]))
 		case vLdIndB:
-			k := int(x) + int(in.k)
+			k := uint(x) + uint(in.k)
 			if k >= n {
 				return 0
 			}
@@ -325,7 +326,7 @@ func (v vm) run(pkt []byte, wireLen uint32) uint32 {
 		case vLdxLen:
 			x = wireLen
 		case vLdxMSH:
-			k := int(in.k)
+			k := uint(in.k)
 			if k >= n {
 				return 0
 			}
@@ -409,39 +410,39 @@ func (v vm) run(pkt []byte, wireLen uint32) uint32 {
 		case vTxa:
 			a = x
 		case vJeqAbsW:
-			k := int(in.k)
+			k := uint(in.k)
 			if k+4 > n {
 				return 0
 			}
-			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
+			a = binary.BigEndian.Uint32(pkt[k : k+4])
 			pc += jump(a == in.k2, in)
 		case vJeqAbsH:
-			k := int(in.k)
+			k := uint(in.k)
 			if k+2 > n {
 				return 0
 			}
-			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
+			a = uint32(binary.BigEndian.Uint16(pkt[k : k+2]))
 			pc += jump(a == in.k2, in)
 		case vJeqAbsB:
-			k := int(in.k)
+			k := uint(in.k)
 			if k >= n {
 				return 0
 			}
 			a = uint32(pkt[k])
 			pc += jump(a == in.k2, in)
 		case vJeqIndH:
-			k := int(x) + int(in.k)
+			k := uint(x) + uint(in.k)
 			if k+2 > n {
 				return 0
 			}
-			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
+			a = uint32(binary.BigEndian.Uint16(pkt[k : k+2]))
 			pc += jump(a == in.k2, in)
 		case vJsetAbsH:
-			k := int(in.k)
+			k := uint(in.k)
 			if k+2 > n {
 				return 0
 			}
-			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
+			a = uint32(binary.BigEndian.Uint16(pkt[k : k+2]))
 			pc += jump(a&in.k2 != 0, in)
 		}
 	}
