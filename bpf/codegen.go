@@ -64,8 +64,7 @@ const (
 type layout struct {
 	linkType uint32
 	linkHdr  uint32 // start of the link-layer header
-	typeOff  uint32 // the type field; valid iff hasType
-	hasType  bool
+	typeOff  uint32 // the type field (RAW, IPV4 and IPV6 have none)
 	linkPL   uint32 // start of the link-layer payload
 	nl       uint32 // network layer, from linkPL
 	nlNoSnap uint32 // network layer of 802.2 without SNAP, from linkPL

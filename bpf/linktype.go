@@ -77,15 +77,15 @@ func linkTypeName(lt uint32) string {
 func layoutFor(lt uint32) (layout, bool) {
 	switch lt {
 	case LinkTypeEthernet:
-		return layout{linkType: lt, typeOff: 12, hasType: true, linkPL: 14, nlNoSnap: 3}, true
+		return layout{linkType: lt, typeOff: 12, linkPL: 14, nlNoSnap: 3}, true
 	case LinkTypeLinuxSLL:
-		return layout{linkType: lt, typeOff: 14, hasType: true, linkPL: 16}, true
+		return layout{linkType: lt, typeOff: 14, linkPL: 16}, true
 	case LinkTypeLinuxSLL2:
-		return layout{linkType: lt, typeOff: 0, hasType: true, linkPL: 20}, true
+		return layout{linkType: lt, typeOff: 0, linkPL: 20}, true
 	case LinkTypeRaw, linkTypeRawDLT, LinkTypeIPv4, LinkTypeIPv6:
 		return layout{linkType: lt}, true
 	case LinkTypeNull, LinkTypeLoop:
-		return layout{linkType: lt, typeOff: 0, hasType: true, linkPL: 4}, true
+		return layout{linkType: lt, typeOff: 0, linkPL: 4}, true
 	}
 	return layout{}, false
 }
