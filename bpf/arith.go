@@ -59,6 +59,10 @@ func (g *codegen) relation(n *relNode) (cond, error) {
 			ok = l.k >= r.k
 		}
 		c = constCond(ok)
+	case r.isConst && r.k == 0 && n.op == opJEQ && endsInAnd(l.code):
+		// "x & m = 0" is "not (x & m)": one jset, as libpcap's optimiser makes it.
+		m := l.code[len(l.code)-1].k
+		c = not(&test{stmts: l.code[:len(l.code)-1], op: opJSET | srcK, k: m})
 	case r.isConst:
 		c = &test{stmts: l.code, op: n.op | srcK, k: r.k}
 	case l.isConst && n.op == opJEQ:
@@ -77,6 +81,10 @@ func (g *codegen) relation(n *relNode) (cond, error) {
 		c = not(c)
 	}
 	return and(checks, c), nil
+}
+
+func endsInAnd(code []insn) bool {
+	return len(code) > 0 && code[len(code)-1].op == clsALU|opAND|srcK
 }
 
 // arith compiles an arithmetic expression.

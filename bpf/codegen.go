@@ -601,11 +601,10 @@ func (g *codegen) byteop(n *byteNode) cond {
 	case '>':
 		return g.cmpGT(orLinkHdr, n.idx, szB, n.val)
 	}
-	op := uint16(opAND)
-	if n.op == '|' {
-		op = opOR
+	if n.op == '&' {
+		return g.jset(orLinkHdr, n.idx, szB, n.val)
 	}
-	s := append(g.genLoad(orLinkHdr, n.idx, szB), aluK(op, n.val))
+	s := append(g.genLoad(orLinkHdr, n.idx, szB), aluK(opOR, n.val))
 	return not(&test{stmts: s, op: opJEQ, k: 0})
 }
 
