@@ -17,6 +17,11 @@ func TestPermuteArgs(t *testing.T) {
 		{"flowcap -r a.pcap -r b.pcap", "flowcap -r a.pcap -r b.pcap"},
 		{"flowcap read -- -weird-name.pcap -q", "flowcap read -- -weird-name.pcap -q"},
 		{"flowcap -q read x.pcap -v", "flowcap -q read -v -- x.pcap"},
+		{"flowcap capture -i eth0 -o /var/flows tcp port 80", "flowcap capture -i eth0 -o /var/flows -- tcp port 80"},
+		{"flowcap capture -i any -o /flows -R 10", "flowcap capture -i any -o /flows -R 10"},
+		{"flowcap -i eth0 -o out port 443", "flowcap -i eth0 -o out -- port 443"},
+		{"flowcap capture -i eth0 -p --count 1000 -w raw.pcap", "flowcap capture -i eth0 -p --count 1000 -w raw.pcap"},
+		{"flowcap capture port 80 -U nobody -B 64", "flowcap capture -U nobody -B 64 -- port 80"},
 	}
 	for _, tt := range tests {
 		got := strings.Join(permuteArgs(app, strings.Fields(tt.in)), " ")

@@ -188,12 +188,12 @@ func captureMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) err
 	closeLive()
 	ferr := p.finish()
 
-	failed := false
+	failed, drainCut := false, false
 	for _, err := range errs {
 		switch {
 		case err == nil, errors.Is(err, context.Canceled):
 		case errors.Is(err, errDrainCut):
-			fmt.Fprintf(stderr, "flowcap: warning: %v\n", err)
+			drainCut = true
 		default:
 			fmt.Fprintf(stderr, "flowcap: %v\n", err)
 			failed = true
@@ -212,6 +212,14 @@ func captureMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) err
 		fmt.Fprintf(stderr, "flowcap: warning: %v\n", kerr)
 	}
 	// Losses are never silent, not even with -q.
+	if drainCut {
+		left := "the packets"
+		if kerr == nil {
+			rs, _ := p.stats()
+			left = fmt.Sprintf("%d packets", max(int64(kernel.Received-kernel.Dropped)-int64(rs.packets), 0))
+		}
+		fmt.Fprintf(stderr, "flowcap: warning: stopped reading %s %v after the signal: %s still in the ring are not reassembled (a smaller -B drains faster)\n", name, drainTimeout, left)
+	}
 	if kernel.Dropped > 0 {
 		fmt.Fprintf(stderr, "flowcap: warning: the kernel dropped %d of %d packets (ring full %d times): give a larger -B, or more --fanout sockets\n",
 			kernel.Dropped, kernel.Received, kernel.Freezes)

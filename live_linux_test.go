@@ -45,15 +45,22 @@ type liveRun struct {
 
 // startFlowcap runs flowcap with args in the namespace and waits until it
 // says it is listening. The process is killed if the test ends first.
-func startFlowcap(t *testing.T, ns *livetest.Netns, args ...string) *liveRun {
-	t.Helper()
-	r := &liveRun{cmd: ns.Command("flowcap", args...), done: make(chan struct{})}
+func startFlowcap(tb testing.TB, ns *livetest.Netns, args ...string) *liveRun {
+	tb.Helper()
+	return startProcess(tb, ns.Command("flowcap", args...), "listening on ")
+}
+
+// startProcess starts cmd and waits until its standard error has a line
+// that contains ready.
+func startProcess(tb testing.TB, cmd *exec.Cmd, ready string) *liveRun {
+	tb.Helper()
+	r := &liveRun{cmd: cmd, done: make(chan struct{})}
 	pipe, err := r.cmd.StderrPipe()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	listening := make(chan struct{})
 	go func() {
@@ -63,7 +70,7 @@ func startFlowcap(t *testing.T, ns *livetest.Netns, args ...string) *liveRun {
 			r.mu.Lock()
 			r.stderr.WriteString(sc.Text() + "\n")
 			r.mu.Unlock()
-			if !said && strings.Contains(sc.Text(), "listening on ") {
+			if !said && strings.Contains(sc.Text(), ready) {
 				said = true
 				close(listening)
 			}
@@ -71,16 +78,16 @@ func startFlowcap(t *testing.T, ns *livetest.Netns, args ...string) *liveRun {
 		r.err = r.cmd.Wait()
 		close(r.done)
 	}()
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		r.cmd.Process.Kill()
 		<-r.done
 	})
 	select {
 	case <-listening:
 	case <-r.done:
-		t.Fatalf("flowcap %s exited before listening: %v\n%s", strings.Join(args, " "), r.err, r.output())
+		tb.Fatalf("%s exited before it was ready: %v\n%s", strings.Join(cmd.Args, " "), r.err, r.output())
 	case <-time.After(10 * time.Second):
-		t.Fatalf("flowcap %s: not listening after 10 s:\n%s", strings.Join(args, " "), r.output())
+		tb.Fatalf("%s: not ready after 10 s:\n%s", strings.Join(cmd.Args, " "), r.output())
 	}
 	return r
 }
@@ -93,7 +100,7 @@ func (r *liveRun) output() string {
 
 // stop signals flowcap and waits for it to exit; it returns how long that
 // took and the exit status.
-func (r *liveRun) stop(t *testing.T, sig syscall.Signal) (time.Duration, int) {
+func (r *liveRun) stop(t testing.TB, sig syscall.Signal) (time.Duration, int) {
 	t.Helper()
 	start := time.Now()
 	if err := r.cmd.Process.Signal(sig); err != nil {
@@ -102,7 +109,7 @@ func (r *liveRun) stop(t *testing.T, sig syscall.Signal) (time.Duration, int) {
 	return r.wait(t, start)
 }
 
-func (r *liveRun) wait(t *testing.T, start time.Time) (time.Duration, int) {
+func (r *liveRun) wait(t testing.TB, start time.Time) (time.Duration, int) {
 	t.Helper()
 	select {
 	case <-r.done:
@@ -125,7 +132,7 @@ type summary struct{ packets, received, dropped, filtered int }
 
 var summaryRE = regexp.MustCompile(`flowcap: (\d+) packets .*, (\d+) received by the kernel filter, (\d+) dropped by the kernel`)
 
-func (r *liveRun) summary(t *testing.T) summary {
+func (r *liveRun) summary(t testing.TB) summary {
 	t.Helper()
 	out := r.output()
 	m := summaryRE.FindStringSubmatch(out)
@@ -227,20 +234,29 @@ func flowcapRead(t *testing.T, args ...string) {
 
 // (a) Captures replayed onto a TAP (Ethernet, VLAN tags with priority bits,
 // stacked tags) or a TUN device (raw IP) give the flow files flowcap read
-// gives for the same capture.
+// gives for the same capture; so do three sockets in a fanout group, the
+// cooked socket of -i any, and filters (in the kernel, and vlan tests in
+// user space).
 func TestCaptureReplayEqualsRead(t *testing.T) {
 	livetest.Require(t)
 	for _, tt := range []struct {
-		file string
-		tun  bool
+		file   string
+		tun    bool
+		iface  string
+		args   []string
+		filter string
 	}{
-		{"zeek__http__bro.org.pcap", false},
-		{"zeek__http-qinq-0.pcap", false},
-		{"zeek__vlan-qinqinq.pcap", false},
-		{"suricata__tcp-async-01__input.pcap", false},
-		{"pcapplusplus__four_ipv6_http_streams.pcap", true},
+		{"zeek__http__bro.org.pcap", false, "d0", nil, ""},
+		{"zeek__http-qinq-0.pcap", false, "d0", nil, ""},
+		{"zeek__vlan-qinqinq.pcap", false, "d0", nil, ""},
+		{"suricata__tcp-async-01__input.pcap", false, "d0", nil, ""},
+		{"pcapplusplus__four_ipv6_http_streams.pcap", true, "d0", nil, ""},
+		{"zeek__http__bro.org.pcap", false, "d0", []string{"--fanout", "3"}, ""},
+		{"zeek__http__bro.org.pcap", false, "any", nil, ""},
+		{"zeek__http__bro.org.pcap", false, "any", nil, "port 55079 or port 55081"},
+		{"zeek__vlan-qinqinq.pcap", false, "d0", nil, "vlan 30 and vlan 20 and vlan 10 and port 80"},
 	} {
-		t.Run(tt.file, func(t *testing.T) {
+		t.Run(strings.Join(append([]string{tt.file, tt.iface, tt.filter}, tt.args...), " "), func(t *testing.T) {
 			file := filepath.Join("testdata", "capture", tt.file)
 			ns := livetest.New(t)
 			var dev *os.File
@@ -250,15 +266,18 @@ func TestCaptureReplayEqualsRead(t *testing.T) {
 				dev = ns.TAP("d0", 65521)
 			}
 			live, read := t.TempDir(), t.TempDir()
-			r := startFlowcap(t, ns, "capture", "-i", "d0", "-J", "0", "-o", live)
+			r := startFlowcap(t, ns, append([]string{"capture", "-i", tt.iface, "-J", "0", "-o", live, tt.filter}, tt.args...)...)
+			if !strings.Contains(r.output(), "listening on "+tt.iface+",") {
+				t.Fatalf("not listening on %s:\n%s", tt.iface, r.output())
+			}
 			n := replay(t, dev, file)
 			if _, code := r.stop(t, syscall.SIGINT); code != 0 {
 				t.Fatalf("exit status %d after SIGINT, want 0:\n%s", code, r.output())
 			}
-			if s := r.summary(t); s.packets != n || s.dropped != 0 {
+			if s := r.summary(t); (s.packets != n && tt.filter == "") || s.dropped != 0 {
 				t.Errorf("captured %d packets (%d dropped), replayed %d:\n%s", s.packets, s.dropped, n, r.output())
 			}
-			flowcapRead(t, "-J", "0", "-o", read, file)
+			flowcapRead(t, "-J", "0", "-o", read, "-F", tt.filter, file)
 			sameFlowFiles(t, flowFiles(t, live), flowFiles(t, read))
 		})
 	}
@@ -615,4 +634,105 @@ func TestCaptureWithoutCapNetRaw(t *testing.T) {
 	if !want.Match(out) {
 		t.Errorf("output %q\nwant one line like %s", out, want)
 	}
+}
+
+// BenchmarkLiveReplay replays a capture onto a TAP device at a fixed rate
+// (or at top speed) while flowcap capture and tcpdump -w /dev/null both
+// capture it, with the same 32 MiB ring, and reports the rate and what
+// each dropped. The capture is testdata's bro.org trace unless
+// FLOWCAP_BENCH_PCAP names a larger one (gencap -conns 2000 -size 200MiB
+// makes 160,000 frames of 1514 bytes); each iteration replays it once.
+// The flow files go to a temporary directory, or under FLOWCAP_BENCH_OUT
+// (a tmpfs there takes the disk out of the measurement).
+//
+//	FLOWCAP_BENCH_PCAP=/tmp/big.pcap FLOWCAP_BENCH_OUT=/dev/shm go test -run '^$' -bench LiveReplay -benchtime 1x
+func BenchmarkLiveReplay(b *testing.B) {
+	livetest.Require(b)
+	if _, err := exec.LookPath("tcpdump"); err != nil {
+		b.Fatal("tcpdump is missing: run `make deps`")
+	}
+	file := os.Getenv("FLOWCAP_BENCH_PCAP")
+	if file == "" {
+		file = filepath.Join("testdata", "capture", "zeek__http__bro.org.pcap")
+	}
+	frames := loadFrames(b, file)
+	for _, rate := range []int{50_000, 100_000, 150_000, 200_000, 0} {
+		name := "top-speed"
+		if rate > 0 {
+			name = fmt.Sprintf("%dpps", rate)
+		}
+		b.Run(name, func(b *testing.B) {
+			ns := livetest.New(b)
+			tap := ns.TAP("t0", 65521)
+			out := b.TempDir()
+			if dir := os.Getenv("FLOWCAP_BENCH_OUT"); dir != "" {
+				var err error
+				if out, err = os.MkdirTemp(dir, "flowcap-bench-"); err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { os.RemoveAll(out) })
+			}
+			fc := startFlowcap(b, ns, "capture", "-i", "t0", "-o", out)
+			td := startTcpdump(b, ns, "-i", "t0", "-n", "-B", "32768", "-w", "/dev/null")
+			b.ResetTimer()
+			start := time.Now()
+			sent := 0
+			for range b.N {
+				for _, f := range frames {
+					if rate > 0 {
+						if ahead := start.Add(time.Duration(sent) * time.Second / time.Duration(rate)).Sub(time.Now()); ahead > 0 {
+							time.Sleep(ahead)
+						}
+					}
+					if _, err := tap.Write(f); err != nil {
+						b.Fatal(err)
+					}
+					sent++
+				}
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			fc.stop(b, syscall.SIGINT)
+			td.stop(b, syscall.SIGINT)
+			s := fc.summary(b)
+			m := regexp.MustCompile(`(\d+) packets received by filter\n(\d+) packets dropped by kernel`).FindStringSubmatch(td.output())
+			if m == nil {
+				b.Fatalf("no tcpdump statistics:\n%s", td.output())
+			}
+			tdReceived, _ := strconv.Atoi(m[1])
+			tdDropped, _ := strconv.Atoi(m[2])
+			b.ReportMetric(float64(sent)/elapsed.Seconds(), "sent-pps")
+			b.ReportMetric(float64(s.packets), "flowcap-read")
+			b.ReportMetric(float64(s.dropped), "flowcap-drops")
+			b.ReportMetric(float64(tdReceived-tdDropped), "tcpdump-read")
+			b.ReportMetric(float64(tdDropped), "tcpdump-drops")
+			b.ReportMetric(float64(sent), "sent")
+		})
+	}
+}
+
+func loadFrames(tb testing.TB, file string) [][]byte {
+	tb.Helper()
+	src, err := capture.Open(file)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer src.Close()
+	var frames [][]byte
+	for {
+		data, _, err := src.Next()
+		if err == io.EOF {
+			return frames
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		frames = append(frames, bytes.Clone(data))
+	}
+}
+
+// startTcpdump runs tcpdump in the namespace until it listens.
+func startTcpdump(tb testing.TB, ns *livetest.Netns, args ...string) *liveRun {
+	tb.Helper()
+	return startProcess(tb, ns.Command("tcpdump", args...), "listening on ")
 }

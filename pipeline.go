@@ -355,7 +355,7 @@ func (r *reader) feed(ctx context.Context, src capture.Source) error {
 				default:
 				}
 			} else if time.Now().After(drainUntil) {
-				return fmt.Errorf("%s: %w: stopped reading the capture %v after the signal; what the kernel still held is not reassembled", src.Name(), errDrainCut, drainTimeout)
+				return errDrainCut
 			}
 		}
 		data, info, err := src.Next()
@@ -418,7 +418,8 @@ func (r *reader) feed(ctx context.Context, src capture.Source) error {
 	}
 }
 
-// errDrainCut: a live reader gave up reading its ring after a stop.
+// errDrainCut: a live reader gave up reading its ring drainTimeout after
+// the stop.
 var errDrainCut = errors.New("ring not drained")
 
 // matcher returns the filter as a function of one packet (nil: no filter),
