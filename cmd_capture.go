@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/user"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -179,6 +180,9 @@ func captureMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) err
 			defer wg.Done()
 			errs[i] = readers[i].feed(ctx, s)
 			readers[i].flush()
+			if err := errs[i]; err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, errDrainCut) {
+				cancel(err) // a socket failed: the others stop too
+			}
 		}()
 	}
 	stopStats := p.reportStats(live, lc.statsEvery)
@@ -189,14 +193,18 @@ func captureMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) err
 	ferr := p.finish()
 
 	failed, drainCut := false, false
+	var said []string // each socket may fail alike: say it once
 	for _, err := range errs {
 		switch {
 		case err == nil, errors.Is(err, context.Canceled):
 		case errors.Is(err, errDrainCut):
 			drainCut = true
 		default:
-			fmt.Fprintf(stderr, "flowcap: %v\n", err)
 			failed = true
+			if msg := err.Error(); !slices.Contains(said, msg) {
+				said = append(said, msg)
+				fmt.Fprintf(stderr, "flowcap: %s\n", msg)
+			}
 		}
 	}
 	if ferr != nil {

@@ -680,7 +680,7 @@ func BenchmarkLiveReplay(b *testing.B) {
 			for range b.N {
 				for _, f := range frames {
 					if rate > 0 {
-						if ahead := start.Add(time.Duration(sent) * time.Second / time.Duration(rate)).Sub(time.Now()); ahead > 0 {
+						if ahead := time.Until(start.Add(time.Duration(sent) * time.Second / time.Duration(rate))); ahead > 0 {
 							time.Sleep(ahead)
 						}
 					}
@@ -735,4 +735,22 @@ func loadFrames(tb testing.TB, file string) [][]byte {
 func startTcpdump(tb testing.TB, ns *livetest.Netns, args ...string) *liveRun {
 	tb.Helper()
 	return startProcess(tb, ns.Command("tcpdump", args...), "listening on ")
+}
+
+// An interface that disappears ends the capture: one line says so, the
+// files are closed, the summary printed, exit status 1.
+func TestCaptureInterfaceGone(t *testing.T) {
+	livetest.Require(t)
+	ns := livetest.New(t)
+	tap := ns.TAP("t0", 1500)
+	r := startFlowcap(t, ns, "capture", "-i", "t0", "--fanout", "2", "-o", t.TempDir())
+	start := time.Now()
+	tap.Close() // the TAP device goes with its last file
+	if _, code := r.wait(t, start); code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+	out := r.output()
+	if strings.Count(out, "flowcap: read t0: the interface is gone") != 1 || !summaryRE.MatchString(out) {
+		t.Errorf("want one line about the interface, then the summary:\n%s", out)
+	}
 }

@@ -285,6 +285,14 @@ func (s *LiveSocket) Next() ([]byte, Info, error) {
 		if errors.Is(err, afpacket.ErrTimeout) {
 			return nil, Info{}, ErrNoPacket
 		}
+		if s.live.ifindex != 0 {
+			switch ifi, ierr := net.InterfaceByIndex(s.live.ifindex); {
+			case ierr != nil:
+				return nil, Info{}, fmt.Errorf("read %s: the interface is gone (%w)", s.live.name, err)
+			case ifi.Flags&net.FlagUp == 0:
+				return nil, Info{}, fmt.Errorf("read %s: the interface went down (%w)", s.live.name, err)
+			}
+		}
 		return nil, Info{}, fmt.Errorf("read %s: %w", s.live.name, err)
 	}
 	return data, Info{
