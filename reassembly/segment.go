@@ -22,7 +22,7 @@ const NoVLAN = -1
 
 // Segment is one decoded TCP segment: everything reassembly and the flow
 // files need, and nothing that points into the decoder. It is pointer-free
-// but for Payload.
+// but for Payload and Frame.
 type Segment struct {
 	Key   Key
 	Seq   Seq
@@ -48,4 +48,10 @@ type Segment struct {
 	// from the captured length. Whoever fills the Segment owns the bytes;
 	// they are valid until the Segment is handed back (see the pipeline).
 	Payload []byte
+
+	// Frame is the whole frame as captured, of pcap link type LinkType;
+	// nil unless per-flow pcaps are written (flowcap -K), and for an IP
+	// datagram put together from fragments. It is owned as Payload is.
+	Frame    []byte
+	LinkType uint32
 }

@@ -29,7 +29,8 @@ type Stats struct {
 type Shard struct {
 	cfg     Config
 	sink    Sink
-	checker Checker // sink, if it can read back; nil otherwise
+	checker Checker   // sink, if it can read back; nil otherwise
+	frames  FrameSink // sink, if it takes frames; nil otherwise
 
 	flows          map[Key]*Stream
 	newest, oldest *Stream // open streams, most recently used first
@@ -58,6 +59,7 @@ func NewShard(cfg Config, sink Sink) *Shard {
 		session: uint64(cfg.Index),
 	}
 	sh.checker, _ = sink.(Checker)
+	sh.frames, _ = sink.(FrameSink)
 	return sh
 }
 
@@ -132,6 +134,11 @@ func (sh *Shard) Handle(seg *Segment) error {
 	s.WireBytes += uint64(seg.WireLen)
 	s.CapBytes += uint64(seg.CapLen)
 	sh.touch(s)
+	if seg.Frame != nil && sh.frames != nil {
+		if err := sh.frames.Frame(s, seg); err != nil {
+			return err
+		}
+	}
 	if syn {
 		s.SYN = true
 		if !seg.Flags.Has(ACK) {
@@ -514,6 +521,8 @@ func (sh *Shard) close(s *Stream, why Reason) error {
 	sh.stats.Holes += s.Holes
 	sh.stats.HoleBytes += s.HoleBytes
 	s.Reason = why
+	peer := sh.flows[s.Key.Reverse()]
+	s.PeerOpen = peer != nil && peer != s && peer.Session == s.Session
 	sh.stats.Closed[why]++
 	if cerr := sh.sink.Close(s); err == nil {
 		err = cerr

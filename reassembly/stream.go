@@ -70,6 +70,11 @@ type Stream struct {
 
 	Reason Reason // why it closed; Open while it is open
 
+	// PeerOpen, when the stream closes, says whether the other direction
+	// of its connection (same Session) is still open: reports that join
+	// both directions wait for that one.
+	PeerOpen bool
+
 	// Handle is the Sink's own per-stream state: nil until the Sink sets it.
 	Handle any
 
@@ -87,6 +92,27 @@ type Stream struct {
 
 	closedAt     int64
 	newer, older *Stream // the shard's LRU list of open streams
+}
+
+// AppendHoles appends to dst the holes of s as [start, end) offsets, in
+// order: the ranges below Size that no segment filled. It is meant for a
+// Sink's Close (the ranges are final then). Gaps given up to keep the
+// bookkeeping bounded (Config.MaxSpans) count in Holes but are not listed.
+func (s *Stream) AppendHoles(dst [][2]int64) [][2]int64 {
+	lo := int64(0)
+	for _, r := range s.got.s {
+		if r.lo >= s.Size {
+			break
+		}
+		if r.lo > lo {
+			dst = append(dst, [2]int64{lo, r.lo})
+		}
+		lo = max(lo, r.hi)
+	}
+	if lo < s.Size {
+		dst = append(dst, [2]int64{lo, s.Size})
+	}
+	return dst
 }
 
 // offset maps a sequence number to a stream offset, near the current
@@ -124,4 +150,12 @@ type Checker interface {
 	// as zeros), and differ how many of those are not equal. It may be
 	// called after Close, for stragglers of a closed stream.
 	Check(s *Stream, off int64, p []byte) (held, differ int, err error)
+}
+
+// FrameSink is a Sink that also takes each stream's frames (flowcap -K
+// writes them to a pcap file per stream). For every segment that carries a
+// Frame and belongs to a stream, the Shard calls Frame before it places
+// the segment's data; seg is valid only during the call.
+type FrameSink interface {
+	Frame(s *Stream, seg *Segment) error
 }
