@@ -36,6 +36,7 @@ func (e *exitError) Unwrap() error { return e.err }
 // command and maps what went wrong to an exit status, in one place.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
+	app.Metadata = map[string]any{"args": args} // for report.xml's command line
 	err := app.RunContext(ctx, permuteArgs(app, args))
 	if err == nil {
 		return 0
@@ -149,10 +150,11 @@ type config struct {
 	verbose    bool
 	readers    int        // how many readers feed the pipeline at once (0: one)
 	live       liveConfig // flowcap capture
+	reports    reportConfig
 }
 
 func readFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "output", Aliases: []string{"o", "d"}, Value: ".", Usage: "write flow files into `DIR` (created if missing)"},
 		&cli.StringFlag{Name: "filter", Aliases: []string{"F"}, Usage: "only packets that match the tcpdump filter `EXPR`"},
 		&cli.StringFlag{Name: "ports", Aliases: []string{"P"}, Usage: "only these TCP/UDP `PORTS` (80,443 or 80:443; a-b is a range)"},
@@ -163,7 +165,7 @@ func readFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary line"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also list each flow as it closes"},
 		&cli.StringFlag{Name: "write", Aliases: []string{"w"}, Usage: "also write the packets that pass the filter to `FILE` as pcap (- is stdout)"},
-	}
+	}, reportFlags()...)
 }
 
 // configFrom binds the flags; expr is the tcpflow-style trailing expression.
@@ -198,6 +200,10 @@ func configFrom(c *cli.Context, expr string) (*config, error) {
 		cfg.reassembly.Overlap = reassembly.FirstWins
 	default:
 		return nil, fmt.Errorf("--overlap %q: must be last or first", o)
+	}
+	var err error
+	if cfg.reports, err = reportConfigFrom(c, cfg.outDir); err != nil {
+		return nil, err
 	}
 	filter, err := buildFilter(bpf.Options{}, cfg.exprs)
 	if err != nil {

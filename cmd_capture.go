@@ -143,7 +143,7 @@ func captureMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) err
 	}
 	socks := live.Sockets()
 	cfg.readers = len(socks)
-	p, err := newPipeline(cfg, stderr)
+	p, err := newPipeline(cfg, stdout, stderr)
 	if err != nil {
 		if tap != nil {
 			tap.close()

@@ -57,6 +57,9 @@ func (b *batch) reset() {
 
 // add appends seg with its payload copied; false when the batch is full.
 func (b *batch) add(seg *reassembly.Segment) bool {
+	if seg.Frame != nil {
+		return b.addFramed(seg) // -K
+	}
 	n := len(seg.Payload)
 	if len(b.segs) == cap(b.segs) {
 		return false
@@ -84,6 +87,7 @@ type readStats struct {
 	filtered uint64 // rejected by the filter
 	tcp      uint64
 	skipped  [capture.NumResults]uint64 // by capture.Result
+	noFrame  uint64                     // -K: segments of reassembled fragments, not in the pcaps
 }
 
 func (s *readStats) add(o *readStats) {
@@ -91,6 +95,7 @@ func (s *readStats) add(o *readStats) {
 	s.bytes += o.bytes
 	s.filtered += o.filtered
 	s.tcp += o.tcp
+	s.noFrame += o.noFrame
 	for i, n := range o.skipped {
 		s.skipped[i] += n
 	}
@@ -98,16 +103,17 @@ func (s *readStats) add(o *readStats) {
 
 // pipeline wires readers to the shards and the shards to the sinks.
 type pipeline struct {
-	cfg     *config
-	stderr  io.Writer
-	shards  []*reassembly.Shard
-	work    []chan *batch
-	free    chan *batch
-	writer  *flowfile.Writer
-	readers []*reader
-	open    []atomic.Int64 // per shard: streams open, as of its last batch
-	tap     *pcapTap       // -w: the packets that passed the filter; nil without -w
-	stop    atomic.Bool    // a shard failed: readers stop
+	cfg      *config
+	stderr   io.Writer
+	shards   []*reassembly.Shard
+	work     []chan *batch
+	free     chan *batch
+	writer   *flowfile.Writer
+	reporter *flowfile.Reporter // report.xml, flows.jsonl, scanners, -e programs; nil if none
+	readers  []*reader
+	open     []atomic.Int64 // per shard: streams open, as of its last batch
+	tap      *pcapTap       // -w: the packets that passed the filter; nil without -w
+	stop     atomic.Bool    // a shard failed: readers stop
 
 	// --count: readers stop once limit packets passed the filter; counted
 	// counts them across readers and limitReached tells the others.
@@ -121,19 +127,30 @@ type pipeline struct {
 	err    error // the first shard error
 }
 
-func newPipeline(cfg *config, stderr io.Writer) (*pipeline, error) {
-	fc := flowfile.Config{Dir: cfg.outDir, MaxBytes: cfg.maxBytes, Shards: cfg.shards}
+func newPipeline(cfg *config, stdout, stderr io.Writer) (*pipeline, error) {
+	fc := flowfile.Config{Dir: cfg.outDir, MaxBytes: cfg.maxBytes, Shards: cfg.shards, Pcap: cfg.reports.pcap}
 	if cfg.verbose {
 		fc.OnClose = listFlow(stderr)
+	}
+	var rep *flowfile.Reporter // made once New has made the directory, before any shard runs
+	if cfg.reports.wanted() {
+		fc.OnClose = bothOnClose(fc.OnClose, func(st *reassembly.Stream, name string, size int64) { rep.OnClose(st, name, size) })
 	}
 	w, err := flowfile.New(fc)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.reports.wanted() {
+		if rep, err = newReporter(cfg, stdout, stderr); err != nil {
+			w.Close()
+			return nil, err
+		}
+	}
 	p := &pipeline{
-		cfg:    cfg,
-		stderr: stderr,
-		writer: w,
+		cfg:      cfg,
+		stderr:   stderr,
+		writer:   w,
+		reporter: rep,
 		// Each reader holds up to one pending batch per shard, beyond
 		// those in flight.
 		free: make(chan *batch, cfg.shards*(batchesPerShd+max(cfg.readers, 1))),
@@ -225,6 +242,11 @@ func (p *pipeline) finish() error {
 	}
 	p.wg.Wait()
 	err := p.writer.Close()
+	failed := p.err // flow data that could not be written: the reports say so
+	if failed == nil {
+		failed = err
+	}
+	rerr := p.closeReports(failed)
 	if p.tap != nil {
 		err = errors.Join(err, p.tap.close())
 		if p.tap.left > 0 {
@@ -232,9 +254,9 @@ func (p *pipeline) finish() error {
 		}
 	}
 	if p.err != nil {
-		return p.err
+		return errors.Join(p.err, rerr)
 	}
-	return err
+	return errors.Join(err, rerr)
 }
 
 // stats sums the readers' counters.
@@ -414,6 +436,9 @@ func (r *reader) feed(ctx context.Context, src capture.Source) error {
 			continue
 		}
 		r.stats.tcp++
+		if r.p.cfg.reports.pcap && !withFrame(&seg, data, uint32(info.LinkType)) {
+			r.stats.noFrame++
+		}
 		r.dispatch(&seg)
 	}
 }
@@ -462,7 +487,7 @@ func readMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
-	p, err := newPipeline(cfg, stderr)
+	p, err := newPipeline(cfg, stdout, stderr)
 	if err != nil {
 		if tap != nil {
 			tap.close()

@@ -24,6 +24,8 @@ type file struct {
 	want   bool  // a Write came: the file must exist, even empty (-b)
 	closed bool
 
+	pcap *pcapFile // -K: the stream's frames; nil until the first
+
 	fdNewer, fdOlder   *file // the sink's open descriptors, most recent first
 	bufNewer, bufOlder *file // the sink's files holding a buffer
 	inBufList          bool
@@ -67,6 +69,11 @@ func (s *sink) Write(st *reassembly.Stream, off int64, p []byte) error {
 			p = p[:m-off]
 		}
 	}
+	return s.writeAt(f, off, p)
+}
+
+// writeAt stores p at off of f, through f's buffer.
+func (s *sink) writeAt(f *file, off int64, p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
@@ -165,9 +172,19 @@ func (s *sink) Close(st *reassembly.Stream) error {
 	if ok && f.closed {
 		return nil
 	}
+	var err error
+	if ok && f.pcap != nil {
+		err = s.closePcap(f)
+	}
 	if !ok || !f.want {
 		if ok {
 			f.closed = true
+			if f.name != "" { // created only to name the pcap (-K)
+				err = errors.Join(err, s.dropUnwanted(f))
+			}
+		}
+		if err != nil {
+			return err
 		}
 		if s.w.cfg.OnClose != nil {
 			s.w.cfg.OnClose(st, "", 0)
@@ -175,7 +192,9 @@ func (s *sink) Close(st *reassembly.Stream) error {
 		return nil
 	}
 	f.closed = true
-	err := s.flush(f)
+	if ferr := s.flush(f); err == nil {
+		err = ferr
+	}
 	if err == nil && f.name == "" {
 		err = s.ensureOpen(f) // all of it past -b: an empty file, as tcpflow
 	}
@@ -368,6 +387,17 @@ func (s *sink) create(f *file) error {
 		}
 		if err != nil {
 			return fmt.Errorf("create %s: %w", s.w.path(string(name)), err)
+		}
+		if s.w.cfg.Pcap {
+			// -K: NAME.pcap goes with NAME, so both must be free.
+			if taken, err := s.createPcap(f, string(name)); taken || err != nil {
+				unix.Close(fd)
+				unix.Unlinkat(s.w.dirfd, string(name), 0)
+				if err != nil {
+					return err
+				}
+				continue
+			}
 		}
 		f.fd, f.name = fd, string(name)
 		s.w.files.Add(1)

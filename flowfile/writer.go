@@ -44,6 +44,10 @@ type Config struct {
 	// disk with size bytes. It is called from the shards' goroutines,
 	// concurrently: reports and listings hang off it.
 	OnClose func(st *reassembly.Stream, name string, size int64)
+
+	// Pcap writes each stream's frames (Segment.Frame) to NAME.pcap beside
+	// its flow file NAME (flowcap -K), data-less streams included.
+	Pcap bool
 }
 
 // Stats counts what was written.
@@ -53,6 +57,9 @@ type Stats struct {
 	Writes uint64 // write system calls
 	Opens  uint64 // opens, reopens of files closed for lack of descriptors included
 	Shifts uint64 // files whose data moved to insert earlier data in front
+
+	PcapFrames uint64 // -K: frames written to the streams' pcap files
+	PcapLeft   uint64 // -K: frames left out, of another link type than their stream's
 
 	MaxOpen  int   // the descriptor budget
 	PeakOpen int64 // most descriptors open at once
@@ -72,6 +79,7 @@ type Writer struct {
 	sinks   []*sink
 
 	files, bytes, writes, opens, shifts atomic.Uint64
+	pcapFrames, pcapLeft                atomic.Uint64
 	peak                                atomic.Int64
 }
 
@@ -135,13 +143,15 @@ func (w *Writer) Close() error {
 // Stats returns the counters; safe from any goroutine.
 func (w *Writer) Stats() Stats {
 	return Stats{
-		Files:    w.files.Load(),
-		Bytes:    w.bytes.Load(),
-		Writes:   w.writes.Load(),
-		Opens:    w.opens.Load(),
-		Shifts:   w.shifts.Load(),
-		MaxOpen:  w.cfg.MaxOpen,
-		PeakOpen: w.peak.Load(),
+		Files:      w.files.Load(),
+		Bytes:      w.bytes.Load(),
+		Writes:     w.writes.Load(),
+		Opens:      w.opens.Load(),
+		Shifts:     w.shifts.Load(),
+		PcapFrames: w.pcapFrames.Load(),
+		PcapLeft:   w.pcapLeft.Load(),
+		MaxOpen:    w.cfg.MaxOpen,
+		PeakOpen:   w.peak.Load(),
 	}
 }
 
@@ -149,7 +159,7 @@ func (w *Writer) Stats() Stats {
 // or "" if it has none (no payload). Valid during and after the sink's
 // Close of s.
 func FileName(s *reassembly.Stream) string {
-	if f, ok := s.Handle.(*file); ok {
+	if f, ok := s.Handle.(*file); ok && f.want {
 		return f.name
 	}
 	return ""
