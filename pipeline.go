@@ -565,6 +565,7 @@ func (p *pipeline) printSummary() {
 	if k := p.kernel; k != nil {
 		fmt.Fprintf(p.stderr, ", %d received by the kernel filter, %d dropped by the kernel (%d ring freezes)", k.Received, k.Dropped, k.Freezes)
 	}
+	p.reportSummary(p.stderr)
 	sep := "; skipped:"
 	for r, n := range rs.skipped {
 		if n > 0 {

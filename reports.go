@@ -235,3 +235,35 @@ func (b *batch) addFramed(seg *reassembly.Segment) bool {
 	}
 	return true
 }
+
+// reportSummary adds to the summary line what the reports, scanners,
+// programs and -K did.
+func (p *pipeline) reportSummary(w io.Writer) {
+	rc := &p.cfg.reports
+	if p.reporter != nil {
+		st := p.reporter.Stats()
+		if rc.http {
+			fmt.Fprintf(w, ", %d HTTP bodies", st.Bodies)
+			if st.BodiesCut > 0 {
+				fmt.Fprintf(w, " (%d responses cut short)", st.BodiesCut)
+			}
+		}
+		if st.ScanErrors > 0 {
+			fmt.Fprintf(w, ", %d flow files the scanners could not read or write", st.ScanErrors)
+		}
+		if st.Ran > 0 {
+			fmt.Fprintf(w, ", %d programs run", st.Ran)
+			if st.Failed > 0 {
+				fmt.Fprintf(w, " (%d failed)", st.Failed)
+			}
+		}
+	}
+	if rc.pcap {
+		ws := p.writer.Stats()
+		rs, _ := p.stats()
+		fmt.Fprintf(w, ", %d packets in per-flow pcaps", ws.PcapFrames)
+		if n := ws.PcapLeft + rs.noFrame; n > 0 {
+			fmt.Fprintf(w, " (%d left out: of another link type, or IP fragments)", n)
+		}
+	}
+}

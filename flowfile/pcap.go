@@ -64,7 +64,7 @@ func (s *sink) createPcap(f *file, name string) (taken bool, err error) {
 }
 
 // Frame appends seg's frame to the stream's pcap (reassembly.FrameSink).
-func (s *sink) Frame(st *reassembly.Stream, seg *reassembly.Segment) error {
+func (s *sink) Frame(st *reassembly.Stream, frame []byte, linkType uint32, t int64, wireLen uint32) error {
 	if !s.w.cfg.Pcap {
 		return nil
 	}
@@ -82,23 +82,23 @@ func (s *sink) Frame(st *reassembly.Stream, seg *reassembly.Segment) error {
 		return nil // the flow file was named before -K could pair it (cannot happen from a shard)
 	}
 	if p.w == nil {
-		p.lt = seg.LinkType
+		p.lt = linkType
 		p.w = pcapgo.NewWriterNanos(p)
-		if err := p.w.WriteFileHeader(pcapSnaplen, layers.LinkType(seg.LinkType)); err != nil {
+		if err := p.w.WriteFileHeader(pcapSnaplen, layers.LinkType(linkType)); err != nil {
 			return err
 		}
 	}
-	if seg.LinkType != p.lt {
+	if linkType != p.lt {
 		s.w.pcapLeft.Add(1)
 		return nil
 	}
 	ci := gopacket.CaptureInfo{
-		Timestamp:     time.Unix(0, seg.Time),
-		CaptureLength: len(seg.Frame),
-		Length:        max(int(seg.WireLen), len(seg.Frame)),
+		Timestamp:     time.Unix(0, t),
+		CaptureLength: len(frame),
+		Length:        max(int(wireLen), len(frame)),
 	}
 	s.w.pcapFrames.Add(1)
-	return p.w.WritePacket(ci, seg.Frame)
+	return p.w.WritePacket(ci, frame)
 }
 
 // closePcap writes the stream's pcap out and closes it, its times those

@@ -48,7 +48,10 @@
 // for sinks; they are final when Close is called. A sink that can read back
 // what it stored implements Checker, for stragglers and for counting
 // retransmitted bytes that differed. A Sink must not keep a *Stream after
-// Close: the shard recycles it.
+// Close: the shard recycles it. At Close, Stream.PeerOpen says whether the
+// connection's other direction is still open (reports join both) and
+// Stream.AppendHoles lists the holes. A sink that implements FrameSink also
+// gets each segment's raw frame (Segment.Frame, set only for flowcap -K).
 //
 // Decisions for one connection depend only on that connection's segments
 // (and capture times), so the output is the same for any number of shards;

@@ -135,7 +135,7 @@ func (sh *Shard) Handle(seg *Segment) error {
 	s.CapBytes += uint64(seg.CapLen)
 	sh.touch(s)
 	if seg.Frame != nil && sh.frames != nil {
-		if err := sh.frames.Frame(s, seg); err != nil {
+		if err := sh.frames.Frame(s, seg.Frame, seg.LinkType, seg.Time, seg.WireLen); err != nil {
 			return err
 		}
 	}

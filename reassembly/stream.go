@@ -154,8 +154,10 @@ type Checker interface {
 
 // FrameSink is a Sink that also takes each stream's frames (flowcap -K
 // writes them to a pcap file per stream). For every segment that carries a
-// Frame and belongs to a stream, the Shard calls Frame before it places
-// the segment's data; seg is valid only during the call.
+// Frame and belongs to a stream, the Shard calls Frame with the segment's
+// Frame, LinkType, Time and WireLen before it places the segment's data;
+// frame is valid only during the call. (The fields, not the *Segment: an
+// interface call would make every caller's Segment escape to the heap.)
 type FrameSink interface {
-	Frame(s *Stream, seg *Segment) error
+	Frame(s *Stream, frame []byte, linkType uint32, time int64, wireLen uint32) error
 }
