@@ -144,6 +144,7 @@ type config struct {
 	writePcap  string      // -w: also write the packets that passed the filter here
 	outDir     string
 	maxBytes   int64
+	maxDisk    int64             // --max-disk: bytes of flow files in all; 0 = no limit
 	reassembly reassembly.Config // the shard's index and count, and the shared budget, are the pipeline's
 	shards     int
 	quiet      bool
@@ -165,7 +166,7 @@ func readFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary line"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also list each flow as it closes"},
 		&cli.StringFlag{Name: "write", Aliases: []string{"w"}, Usage: "also write the packets that pass the filter to `FILE` as pcap (- is stdout)"},
-	}, reportFlags()...)
+	}, append(reportFlags(), limitFlags()...)...)
 }
 
 // configFrom binds the flags; expr is the tcpflow-style trailing expression.
@@ -200,6 +201,9 @@ func configFrom(c *cli.Context, expr string) (*config, error) {
 		cfg.reassembly.Overlap = reassembly.FirstWins
 	default:
 		return nil, fmt.Errorf("--overlap %q: must be last or first", o)
+	}
+	if err := limits(c, cfg); err != nil {
+		return nil, err
 	}
 	var err error
 	if cfg.reports, err = reportConfigFrom(c, cfg.outDir); err != nil {

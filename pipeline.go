@@ -128,7 +128,12 @@ type pipeline struct {
 }
 
 func newPipeline(cfg *config, stdout, stderr io.Writer) (*pipeline, error) {
-	fc := flowfile.Config{Dir: cfg.outDir, MaxBytes: cfg.maxBytes, Shards: cfg.shards, Pcap: cfg.reports.pcap}
+	fc := flowfile.Config{Dir: cfg.outDir, MaxBytes: cfg.maxBytes, Shards: cfg.shards, Pcap: cfg.reports.pcap, MaxDisk: cfg.maxDisk}
+	if cfg.maxDisk > 0 {
+		fc.OnQuota = func() {
+			fmt.Fprintf(stderr, "flowcap: warning: --max-disk reached (%d bytes of flow files): no more flow data is written; what is left out is counted\n", cfg.maxDisk)
+		}
+	}
 	if cfg.verbose {
 		fc.OnClose = listFlow(stderr)
 	}
@@ -181,13 +186,17 @@ func listFlow(w io.Writer) func(*reassembly.Stream, string, int64) {
 	return func(st *reassembly.Stream, name string, size int64) {
 		mu.Lock()
 		defer mu.Unlock()
+		var left string
+		if n := flowfile.Skipped(st); n > 0 {
+			left = fmt.Sprintf(", %d bytes left out (--max-disk)", n)
+		}
 		if name == "" {
-			fmt.Fprintf(w, "flowcap: flow %s closed (%v): %d packets, no data\n",
-				flowfile.Name(st.Key, st.VLAN, 0), st.Reason, st.Packets)
+			fmt.Fprintf(w, "flowcap: flow %s closed (%v): %d packets, no data%s\n",
+				flowfile.Name(st.Key, st.VLAN, 0), st.Reason, st.Packets, left)
 			return
 		}
-		fmt.Fprintf(w, "flowcap: flow %s closed (%v): %d packets, %d bytes, %d holes\n",
-			name, st.Reason, st.Packets, size, st.Holes)
+		fmt.Fprintf(w, "flowcap: flow %s closed (%v): %d packets, %d bytes, %d holes%s\n",
+			name, st.Reason, st.Packets, size, st.Holes, left)
 	}
 }
 
@@ -254,7 +263,9 @@ func (p *pipeline) finish() error {
 		}
 	}
 	if p.err != nil {
-		return errors.Join(p.err, rerr)
+		// The reports, left as .partial, said so; their own write errors
+		// on the same full disk are no second problem.
+		return p.err
 	}
 	return errors.Join(err, rerr)
 }
@@ -428,7 +439,7 @@ func (r *reader) feed(ctx context.Context, src capture.Source) error {
 		if res != capture.OK {
 			if res == capture.UnsupportedLinkType && !slices.Contains(unsupported, info.LinkType) {
 				unsupported = append(unsupported, info.LinkType)
-				fmt.Fprintf(r.p.stderr, "flowcap: %s: %v is not a link type flowcap decodes; its packets are skipped\n", src.Name(), info.LinkType)
+				fmt.Fprintf(r.p.stderr, "flowcap: warning: %s: %v is not a link type flowcap decodes; its packets are skipped\n", src.Name(), info.LinkType)
 			}
 			if res != capture.Pending { // a fragment is held, not skipped
 				r.stats.skipped[res]++
@@ -502,7 +513,7 @@ func readMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) error 
 		if ctx.Err() != nil || p.stop.Load() {
 			break
 		}
-		src, err := capture.Open(name)
+		src, err := openInput(ctx, name)
 		if err != nil {
 			fmt.Fprintf(stderr, "flowcap: %v\n", err)
 			failedInputs++
@@ -511,7 +522,7 @@ func readMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) error 
 		err = r.feed(ctx, src)
 		src.Close()
 		switch {
-		case err == nil, errors.Is(err, context.Canceled):
+		case err == nil, errors.Is(err, context.Canceled), readInterrupted(ctx, err):
 		case errors.Is(err, capture.ErrTruncated):
 			fmt.Fprintf(stderr, "flowcap: warning: %v (kept every packet before it)\n", err)
 		default:
@@ -520,6 +531,10 @@ func readMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) error 
 		}
 	}
 	r.flush()
+	// A write error (a full disk...) leaves files incomplete: flowcap says
+	// which file and why, prints no summary, and exits 1; the reports stay
+	// under their .partial names (flowfile.Reporter.Close), so that no
+	// report.xml or flows.jsonl ever describes files that are not on disk.
 	if err := p.finish(); err != nil {
 		return err
 	}
@@ -540,11 +555,12 @@ func readMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) error 
 }
 
 func (p *pipeline) printSummary() {
-	var conns, holes uint64
+	var conns, holes, evicted uint64
 	for _, s := range p.shards {
 		st := s.Stats()
 		conns += st.Connections
 		holes += st.Holes
+		evicted += st.Closed[reassembly.Evicted]
 	}
 	ws := p.writer.Stats()
 	rs, ds := p.stats()
@@ -558,6 +574,12 @@ func (p *pipeline) printSummary() {
 	}
 	if lost := ds.Defrag.TimedOut + ds.Defrag.Evicted + uint64(ds.Defrag.InProgress); lost > 0 {
 		fmt.Fprintf(p.stderr, ", %d fragmented datagrams never completed", lost)
+	}
+	if evicted > 0 {
+		fmt.Fprintf(p.stderr, ", %d flows closed early (--max-flows)", evicted)
+	}
+	if ws.Skipped > 0 {
+		fmt.Fprintf(p.stderr, ", %d bytes of %d flows left out (--max-disk)", ws.Skipped, ws.Cut)
 	}
 	if rs.filtered > 0 {
 		fmt.Fprintf(p.stderr, ", %d filtered out", rs.filtered)

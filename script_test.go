@@ -8,9 +8,10 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
-// TestMain lets the test binary run as the flowcap command inside scripts.
+// TestMain lets the test binary run as the flowcap command inside scripts
+// and child processes (and as flowcap-rss, which measures one: harden_test.go).
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){"flowcap": main})
+	testscript.Main(m, map[string]func(){"flowcap": main, "flowcap-rss": measureMain})
 }
 
 // TestScripts runs the CLI scripts in testdata/script: real commands of the

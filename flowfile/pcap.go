@@ -72,6 +72,18 @@ func (s *sink) Frame(st *reassembly.Stream, frame []byte, linkType uint32, t int
 	if f.closed {
 		return nil
 	}
+	if s.w.cfg.MaxDisk > 0 {
+		// A record is written whole or not at all, the file header with
+		// the first; past the quota no file is created.
+		n := int64(16 + len(frame))
+		if f.pcap == nil || f.pcap.w == nil {
+			n += 24
+		}
+		if (f.name == "" && s.w.full.Load()) || s.reserve(&f.pcapAcct, f.pcapAcct+n, f.pcapAcct+n) < f.pcapAcct+n {
+			s.w.pcapLeft.Add(1)
+			return nil
+		}
+	}
 	if f.name == "" {
 		if err := s.ensureOpen(f); err != nil { // names both files
 			return err

@@ -26,6 +26,16 @@ type file struct {
 
 	pcap *pcapFile // -K: the stream's frames; nil until the first
 
+	// Config.MaxDisk: the file may grow to acct bytes, counted against the
+	// quota when data for them was accepted; skipped bytes were refused.
+	// A frozen file takes no more data (a move to insert data at its front
+	// did not fit: later offsets would not match the file's).
+	acct    int64
+	skipped int64
+	frozen  bool
+	// The same for the stream's pcap (-K), whose records are taken whole.
+	pcapAcct int64
+
 	fdNewer, fdOlder   *file // the sink's open descriptors, most recent first
 	bufNewer, bufOlder *file // the sink's files holding a buffer
 	inBufList          bool
@@ -68,6 +78,9 @@ func (s *sink) Write(st *reassembly.Stream, off int64, p []byte) error {
 		if off+int64(len(p)) > m {
 			p = p[:m-off]
 		}
+	}
+	if s.w.cfg.MaxDisk > 0 {
+		p = s.quota(f, off, p)
 	}
 	return s.writeAt(f, off, p)
 }
@@ -116,8 +129,21 @@ func (s *sink) Shift(st *reassembly.Stream, n int64) error {
 	if !ok {
 		return nil
 	}
-	s.w.shifts.Add(1)
 	m := s.w.cfg.MaxBytes
+	if s.w.cfg.MaxDisk > 0 && f.acct > 0 && !f.frozen {
+		end := f.acct + n
+		if m > 0 {
+			end = min(end, max(m, f.acct))
+		}
+		if s.reserve(&f.acct, end, end) < end {
+			f.frozen = true // keeps what it has; the rest of the stream is skipped
+			return nil
+		}
+	}
+	if f.frozen {
+		return nil
+	}
+	s.w.shifts.Add(1)
 	if f.size == 0 {
 		// Nothing on disk yet: moving the buffer is enough. Bytes moved
 		// past -b are dropped, but the file still reaches the cap (as it
@@ -195,7 +221,7 @@ func (s *sink) Close(st *reassembly.Stream) error {
 	if ferr := s.flush(f); err == nil {
 		err = ferr
 	}
-	if err == nil && f.name == "" {
+	if err == nil && f.name == "" && !(s.w.cfg.MaxDisk > 0 && s.w.full.Load()) {
 		err = s.ensureOpen(f) // all of it past -b: an empty file, as tcpflow
 	}
 	if err == nil && f.ext > f.size {
@@ -214,6 +240,12 @@ func (s *sink) Close(st *reassembly.Stream) error {
 	if err != nil {
 		return err
 	}
+	if f.name == "" { // every byte refused by the quota
+		if s.w.cfg.OnClose != nil {
+			s.w.cfg.OnClose(st, "", 0)
+		}
+		return nil
+	}
 	s.w.bytes.Add(uint64(f.size))
 	ts := unix.NsecToTimespec(f.first)
 	if err := unix.UtimesNanoAt(s.w.dirfd, f.name, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
@@ -223,6 +255,63 @@ func (s *sink) Close(st *reassembly.Stream) error {
 		s.w.cfg.OnClose(st, f.name, f.size)
 	}
 	return nil
+}
+
+// quota trims p, bound for offset off of f, to what Config.MaxDisk still
+// allows the file to grow by, and counts the rest as skipped. Bytes within
+// the size already counted cost nothing.
+func (s *sink) quota(f *file, off int64, p []byte) []byte {
+	end := off + int64(len(p))
+	if f.frozen {
+		s.skip(f, int64(len(p)))
+		return nil
+	}
+	if end <= f.acct {
+		return p
+	}
+	// A hole before p is counted too; none is granted without data after it.
+	got := s.reserve(&f.acct, end, off+1)
+	keep := max(0, min(int64(len(p)), got-off))
+	s.skip(f, int64(len(p))-keep)
+	return p[:keep]
+}
+
+// reserve lets a file counted up to *acct bytes grow to end, counting the
+// growth against MaxDisk, or as far as the quota allows if that reaches
+// least. It returns the size the file may now reach, the new *acct.
+func (s *sink) reserve(acct *int64, end, least int64) int64 {
+	for {
+		used := s.w.disk.Load()
+		top := min(end, *acct+s.w.cfg.MaxDisk-used)
+		if top < end {
+			s.quotaReached()
+		}
+		if top < least || top <= *acct {
+			return *acct
+		}
+		if s.w.disk.CompareAndSwap(used, used+top-*acct) {
+			*acct = top
+			return top
+		}
+	}
+}
+
+func (s *sink) quotaReached() {
+	if s.w.full.CompareAndSwap(false, true) && s.w.cfg.OnQuota != nil {
+		s.w.cfg.OnQuota()
+	}
+}
+
+// skip counts n bytes of f refused by the quota.
+func (s *sink) skip(f *file, n int64) {
+	if n <= 0 {
+		return
+	}
+	if f.skipped == 0 {
+		s.w.cut.Add(1)
+	}
+	f.skipped += n
+	s.w.skipped.Add(uint64(n))
 }
 
 // Check compares p with what is stored at off: the buffer, the file on

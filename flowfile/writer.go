@@ -39,6 +39,16 @@ type Config struct {
 	// least this big goes straight to the file. 0 means DefaultBufferSize.
 	BufferSize int
 
+	// MaxDisk caps the bytes of all flow files together (their sizes,
+	// holes included); 0 means no limit. Past it files stop growing and no
+	// new file is created; the bytes left out are counted (Stats.Skipped,
+	// Skipped). Rewriting bytes within a file's size is still done.
+	MaxDisk int64
+
+	// OnQuota, if set, is called once, when MaxDisk is first reached, from
+	// the goroutine of the shard that reached it.
+	OnQuota func()
+
 	// OnClose, if set, is called once for every stream when it closes,
 	// after its file (if it has one: name is "" otherwise) is complete on
 	// disk with size bytes. It is called from the shards' goroutines,
@@ -59,7 +69,10 @@ type Stats struct {
 	Shifts uint64 // files whose data moved to insert earlier data in front
 
 	PcapFrames uint64 // -K: frames written to the streams' pcap files
-	PcapLeft   uint64 // -K: frames left out, of another link type than their stream's
+	PcapLeft   uint64 // -K: frames left out, of another link type than their stream's or past MaxDisk
+
+	Skipped uint64 // bytes of streams not written because of MaxDisk
+	Cut     uint64 // streams that lost bytes to MaxDisk
 
 	MaxOpen  int   // the descriptor budget
 	PeakOpen int64 // most descriptors open at once
@@ -76,10 +89,13 @@ type Writer struct {
 	pool    atomic.Int64 // of those, taken
 	open    atomic.Int64
 	buf     atomic.Int64 // write buffer memory in use
+	disk    atomic.Int64 // bytes of flow files, as counted against MaxDisk
+	full    atomic.Bool  // MaxDisk was reached
 	sinks   []*sink
 
 	files, bytes, writes, opens, shifts atomic.Uint64
 	pcapFrames, pcapLeft                atomic.Uint64
+	skipped, cut                        atomic.Uint64
 	peak                                atomic.Int64
 }
 
@@ -114,6 +130,11 @@ func New(cfg Config) (*Writer, error) {
 	fd, err := unix.Open(cfg.Dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", cfg.Dir, err)
+	}
+	// Say it now, not after reading the input up to the first file.
+	if err := unix.Faccessat(fd, ".", unix.W_OK|unix.X_OK, unix.AT_EACCESS); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("output directory %s: %w", cfg.Dir, err)
 	}
 	w := &Writer{cfg: cfg, dir: cfg.Dir, dirfd: fd, poolCap: int64(cfg.MaxOpen - cfg.Shards)}
 	for range cfg.Shards {
@@ -150,6 +171,8 @@ func (w *Writer) Stats() Stats {
 		Shifts:     w.shifts.Load(),
 		PcapFrames: w.pcapFrames.Load(),
 		PcapLeft:   w.pcapLeft.Load(),
+		Skipped:    w.skipped.Load(),
+		Cut:        w.cut.Load(),
 		MaxOpen:    w.cfg.MaxOpen,
 		PeakOpen:   w.peak.Load(),
 	}
@@ -163,6 +186,16 @@ func FileName(s *reassembly.Stream) string {
 		return f.name
 	}
 	return ""
+}
+
+// Skipped returns how many bytes of s's stream were not written because
+// Config.MaxDisk was reached (a stream cut by the quota: reports name its
+// close reason "quota"). Valid during and after the sink's Close of s.
+func Skipped(s *reassembly.Stream) int64 {
+	if f, ok := s.Handle.(*file); ok {
+		return f.skipped
+	}
+	return 0
 }
 
 // path is name's path for messages.

@@ -1,0 +1,220 @@
+package main
+
+// Signals during flowcap read (issue 6, point 6): the first SIGINT or
+// SIGTERM ends the run within 2 seconds with every flow file flushed and
+// closed and the status a shell expects (130, 143); a second exits at once.
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flowcap/flowcap/capture/capturetest"
+)
+
+// countingWriter counts what went through; past stallAt bytes (if set)
+// it stops writing, as a capture tool that sees no traffic does, until
+// release is closed.
+type countingWriter struct {
+	w       io.Writer
+	n       atomic.Int64
+	stallAt int64
+	release chan struct{}
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.stallAt > 0 && c.n.Load()+int64(len(p)) > c.stallAt {
+		<-c.release
+		return 0, errors.New("released")
+	}
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// A signal while flowcap reads a large capture from a FIFO, the writer
+// still writing (feeding) or silent with the FIFO open (stalled, where a
+// read waits for data): exit status 128+signal within 2 s; the summary;
+// every file is the start of its stream, complete up to where flowcap
+// stopped; report.xml, if written, is well-formed.
+func TestSignalDuringRead(t *testing.T) {
+	const perDir = 64 << 20 // never all written: the signal comes first
+	cs := make([]capturetest.Conn, 8)
+	for i := range cs {
+		c, s := capturetest.Endpoints(i, false)
+		cs[i] = capturetest.Conn{Client: c, Server: s, Turn: 256 << 10,
+			ClientData: capturetest.Pattern(uint64(2*i), perDir), ServerData: capturetest.Pattern(uint64(2*i+1), perDir)}
+	}
+	streams := map[string]capturetest.Data{}
+	for i := range cs {
+		streams[cs[i].Name(capturetest.ClientToServer)] = cs[i].ClientData
+		streams[cs[i].Name(capturetest.ServerToClient)] = cs[i].ServerData
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		for _, stalled := range []bool{false, true} {
+			name := fmt.Sprintf("%v/feeding", sig)
+			if stalled {
+				name = fmt.Sprintf("%v/stalled", sig)
+			}
+			t.Run(name, func(t *testing.T) {
+				dir := t.TempDir()
+				fifo := filepath.Join(dir, "capture.fifo")
+				if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				out := filepath.Join(dir, "out")
+				cmd := exec.Command("flowcap", "read", "-o", out, fifo)
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				cw := &countingWriter{release: make(chan struct{})}
+				if stalled {
+					cw.stallAt = 24 << 20
+				}
+				writerDone := make(chan error, 1)
+				go func() {
+					f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+					if err != nil {
+						writerDone <- err
+						return
+					}
+					defer f.Close()
+					cw.w = f
+					sc := &capturetest.Scenario{Seed: 9, Conns: cs}
+					_, err = sc.Write(cw, capturetest.Format{})
+					writerDone <- err
+				}()
+				defer close(cw.release)
+
+				// Signal once flowcap is well into the capture.
+				for deadline := time.Now().Add(30 * time.Second); cw.n.Load() < 16<<20; time.Sleep(5 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						cmd.Process.Kill()
+						t.Fatalf("flowcap read only %d bytes in 30 s", cw.n.Load())
+					}
+				}
+				if stalled {
+					time.Sleep(100 * time.Millisecond) // flowcap now waits for data
+				}
+				exited := make(chan error, 1)
+				go func() { exited <- cmd.Wait() }()
+				sent := time.Now()
+				if err := cmd.Process.Signal(sig); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case <-exited:
+				case <-time.After(10 * time.Second):
+					cmd.Process.Kill()
+					<-exited
+					t.Fatalf("still running 10 s after %v", sig)
+				}
+				took := time.Since(sent)
+				t.Logf("exited %v after %v, having been fed %.1f MiB", cmd.ProcessState, took.Round(time.Millisecond), mib(cw.n.Load()))
+				if took > 2*time.Second {
+					t.Errorf("took %v after %v, want at most 2 s", took, sig)
+				}
+				if code := cmd.ProcessState.ExitCode(); code != 128+int(sig) {
+					t.Errorf("exit status %d, want %d: %s", code, 128+int(sig), stderr.String())
+				}
+				m := regexp.MustCompile(`^flowcap: \d+ packets \(\d+ TCP\), 8 connections, (\d+) flow files, (\d+) bytes written, 0 holes\n$`).FindStringSubmatch(stderr.String())
+				if m == nil {
+					t.Fatalf("stderr %q, want the summary alone", stderr.String())
+				}
+				checkStreamPrefixes(t, out, streams, m[1], m[2])
+				if b, err := os.ReadFile(filepath.Join(out, "report.xml")); err == nil {
+					if err := xml.Unmarshal(b, new(struct{})); err != nil {
+						t.Errorf("report.xml: %v", err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// checkStreamPrefixes checks that each file of out holds the first bytes
+// of its stream, and that the files are as many and as large as the
+// summary said.
+func checkStreamPrefixes(t *testing.T, out string, streams map[string]capturetest.Data, files, bytesWritten string) {
+	t.Helper()
+	got := outputFiles(t, out)
+	var total int64
+	for name, g := range got {
+		d, ok := streams[name]
+		if !ok {
+			t.Errorf("unexpected file %s", name)
+			continue
+		}
+		want := make([]byte, len(g))
+		d.Fill(want, 0)
+		if !bytes.Equal(g, want) {
+			t.Errorf("%s: %d bytes, not the start of its stream", name, len(g))
+		}
+		total += int64(len(g))
+	}
+	if strconv.Itoa(len(got)) != files || strconv.FormatInt(total, 10) != bytesWritten {
+		t.Errorf("%d files, %d bytes on disk; the summary says %s files, %s bytes", len(got), total, files, bytesWritten)
+	}
+	if total == 0 {
+		t.Error("nothing written")
+	}
+}
+
+// A second signal exits at once, whatever the first is waiting for: here
+// a consumer of -w - that reads nothing, so that flowcap cannot finish.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close() // never read: flowcap blocks once the pipe is full
+	cmd := exec.Command("flowcap", "read", "-q", "-w", "-", "-o", t.TempDir(), sample)
+	cmd.Stdout = w
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	time.Sleep(300 * time.Millisecond)
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+		t.Fatalf("exited (%v) on the first signal: the test needs it stuck on its output", cmd.ProcessState)
+	case <-time.After(300 * time.Millisecond):
+	}
+	sent := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		<-exited
+		t.Fatal("still running 5 s after the second signal")
+	}
+	if took := time.Since(sent); took > 500*time.Millisecond {
+		t.Errorf("exited %v after the second signal, want at once", took)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 128+int(syscall.SIGTERM) {
+		t.Errorf("exit status %d, want %d (the second signal's): %s", code, 128+int(syscall.SIGTERM), stderr.String())
+	}
+}
