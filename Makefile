@@ -46,7 +46,7 @@ unit:
 
 # The race detector needs cgo; only the tests use it, never the binary.
 race:
-	CGO_ENABLED=1 $(GO) test -count=1 -race ./reassembly/ .
+	CGO_ENABLED=1 $(GO) test -count=1 -race ./reassembly/ ./flowfile/ ./capture/ .
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
