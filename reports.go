@@ -116,6 +116,9 @@ func reportConfigFrom(c *cli.Context, outDir string) (reportConfig, error) {
 			rc.exec = append(rc.exec, prog)
 		}
 	}
+	if rc.flows == "-" && c.String("write") == "-" {
+		return rc, errors.New("--flows - and -w -: both would write to stdout")
+	}
 	if rc.raw && !rc.http {
 		return rc, errors.New("-Z keeps HTTP bodies compressed: it needs --http (or -e http)")
 	}
@@ -145,11 +148,15 @@ func (rc *reportConfig) wanted() bool {
 // newReporter makes the Reporter of a run.
 func newReporter(cfg *config, stdout, stderr io.Writer) (*flowfile.Reporter, error) {
 	rc := cfg.reports
+	execOut := stdout
+	if cfg.writePcap == "-" || rc.flows == "-" {
+		execOut = stderr // stdout carries data: the programs' output would corrupt it
+	}
 	return flowfile.NewReporter(flowfile.ReportConfig{
 		Dir: cfg.outDir, XML: rc.xml, Flows: rc.flows,
 		MD5: rc.md5, HTTP: rc.http, Raw: rc.raw, Exec: rc.exec,
 		Creator: flowfile.Creator{Program: "flowcap", Version: version, CommandLine: rc.args, Start: time.Now()},
-		Stdout:  stdout, Stderr: stderr,
+		Stdout:  stdout, ExecStdout: execOut, Stderr: stderr,
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/flowcap/flowcap/flowfile"
@@ -410,4 +411,96 @@ func TestFlowsMatchReport(t *testing.T) {
 func attrOf(fo *xmlNode, name string) string {
 	v, _ := fo.child("tcpflow").attr(name)
 	return v
+}
+
+// TestCommunityIDAgainstTshark: flows.jsonl's community_id is the one
+// Wireshark computes for the same packets, IPv4 and IPv6.
+func TestCommunityIDAgainstTshark(t *testing.T) {
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Fatal("tshark is not installed: run `make deps` (installs tcpflow, tcpdump, tshark)")
+	}
+	for _, name := range []string{"zeek__http__bro.org.pcap", "pcapplusplus__four_ipv6_http_streams.pcap"} {
+		path := filepath.Join("testdata", "capture", name)
+		out, err := exec.Command(tshark, "-r", path, "--enable-protocol", "communityid", "-Y", "tcp", "-T", "fields", "-e", "communityid").Output()
+		if err != nil {
+			t.Fatalf("tshark: %v", err)
+		}
+		ids := map[string]bool{}
+		for _, id := range strings.Fields(string(out)) {
+			ids[id] = true
+		}
+		dir, stderr, code := runFlowcapArgs(t, path)
+		if code != 0 {
+			t.Fatalf("%s: %s", name, stderr)
+		}
+		flows := readFlows(t, filepath.Join(dir, "flows.jsonl"))
+		for _, f := range flows {
+			if !ids[f.CommunityID] {
+				t.Errorf("%s: %s:%d %s not among tshark's %d ids", name, f.Orig.Addr, f.Orig.Port, f.CommunityID, len(ids))
+			}
+		}
+		if len(flows) == 0 {
+			t.Errorf("%s: no flows", name)
+		}
+	}
+}
+
+// pcapPrefix returns the first n records of a pcap file, whole.
+func pcapPrefix(t *testing.T, data []byte, n int) []byte {
+	t.Helper()
+	off := 24
+	for ; n > 0 && off+16 <= len(data); n-- {
+		off += 16 + int(uint32(data[off+8])|uint32(data[off+9])<<8|uint32(data[off+10])<<16|uint32(data[off+11])<<24)
+	}
+	return data[:off]
+}
+
+// TestReportsAfterInterrupt: a run stopped by a signal while connections
+// are open still ends its reports properly: every open flow is closed
+// (reason end) and reported, report.xml is well formed and in place.
+func TestReportsAfterInterrupt(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "in.pcap")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join("testdata", "capture", "zeek__http__bro.org.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			cancel(err)
+			return
+		}
+		f.Write(pcapPrefix(t, data, 300)) // mid-capture: every connection is open
+		cancel(interrupted{syscall.SIGINT})
+		f.Close()
+	}()
+	out := filepath.Join(dir, "out")
+	var stdout, stderr bytes.Buffer
+	flowcapMu.Lock()
+	code := run(ctx, []string{"flowcap", "read", "-q", "-o", out, fifo}, &stdout, &stderr)
+	flowcapMu.Unlock()
+	if code != 128+int(syscall.SIGINT) {
+		t.Fatalf("exit status %d, want 130: %s", code, stderr.String())
+	}
+	objs := fileObjects(t, readXML(t, filepath.Join(out, "report.xml")))
+	flows := readFlows(t, filepath.Join(out, "flows.jsonl"))
+	ended := 0
+	for _, f := range flows {
+		if f.Closed == "end" {
+			ended++
+		}
+	}
+	if len(objs) == 0 || ended == 0 {
+		t.Errorf("%d fileobjects, %d connections closed at the interruption", len(objs), ended)
+	}
+	if _, err := os.Stat(filepath.Join(out, "report.xml.partial")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("report.xml.partial left: %v", err)
+	}
 }

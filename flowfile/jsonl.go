@@ -305,7 +305,7 @@ func (j *jsonl) finish(failed error) (string, error) {
 		err = cerr
 	}
 	name := j.path
-	if failed != nil {
+	if failed != nil || err != nil { // its own lines lost count too
 		if rerr := os.Rename(j.path, j.path+partialSuffix); rerr == nil {
 			name = j.path + partialSuffix
 		} else if err == nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -31,9 +32,10 @@ type ReportConfig struct {
 	// MaxExec caps the programs running at once; 0 means 4.
 	MaxExec int
 
-	Creator Creator
-	Stdout  io.Writer // flows.jsonl with "-", and the programs' output
-	Stderr  io.Writer // one line per failure of a program or a scanner
+	Creator    Creator
+	Stdout     io.Writer // flows.jsonl with "-"
+	ExecStdout io.Writer // the programs' standard output; nil: Stdout
+	Stderr     io.Writer // one line per failure of a program or a scanner; the programs' standard error
 }
 
 // ReportStats counts what a Reporter did.
@@ -105,6 +107,11 @@ type streamInfo struct {
 	httpErr string
 }
 
+// maxScanners caps the scanning workers: each holds up to three files
+// open (the flow, its peer, a body), out of the descriptors the flow files
+// leave (Config.MaxOpen's reserve).
+const maxScanners = 8
+
 // NewReporter creates the reports (report.xml under a temporary name) and
 // starts the workers.
 func NewReporter(cfg ReportConfig) (*Reporter, error) {
@@ -116,6 +123,9 @@ func NewReporter(cfg ReportConfig) (*Reporter, error) {
 	}
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
+	}
+	if cfg.ExecStdout == nil {
+		cfg.ExecStdout = cfg.Stdout
 	}
 	if cfg.Creator.Start.IsZero() {
 		cfg.Creator.Start = time.Now()
@@ -140,10 +150,10 @@ func NewReporter(cfg ReportConfig) (*Reporter, error) {
 		}
 	}
 	if len(cfg.Exec) > 0 {
-		r.exec = newRunner(cfg.Exec, cfg.MaxExec, &lockedWriter{w: cfg.Stdout}, r.stderr)
+		r.exec = newRunner(cfg.Exec, cfg.MaxExec, &lockedWriter{w: cfg.ExecStdout}, r.stderr)
 	}
 	if cfg.MD5 || cfg.HTTP {
-		n := runtime.GOMAXPROCS(0)
+		n := min(runtime.GOMAXPROCS(0), maxScanners)
 		r.jobs = make(chan *conn, 4*n)
 		for range n {
 			r.workers.Add(1)
@@ -372,19 +382,19 @@ func (r *Reporter) Close(failed error, sum Summary) error {
 	if r.xml != nil {
 		name, err := r.xml.finish(sum, r.cfg.Creator.Start, failed)
 		errs = append(errs, err)
-		if failed != nil {
+		if failed != nil || err != nil {
 			left = append(left, name)
 		}
 	}
 	if r.flows != nil {
 		name, err := r.flows.finish(failed)
 		errs = append(errs, err)
-		if failed != nil && name != "" {
+		if (failed != nil || err != nil) && name != "" {
 			left = append(left, name)
 		}
 	}
 	if len(left) > 0 {
-		fmt.Fprintf(r.stderr, "flowcap: reports left as %v: not every flow could be written\n", left)
+		fmt.Fprintf(r.stderr, "flowcap: reports left as %s: incomplete\n", strings.Join(left, " and "))
 	}
 	return errors.Join(errs...)
 }

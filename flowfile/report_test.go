@@ -235,3 +235,22 @@ func TestXMLEscape(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkReportConnection: the reports' cost per connection (two
+// streams closed, a line of flows.jsonl, two fileobjects).
+func BenchmarkReportConnection(b *testing.B) {
+	dir := b.TempDir()
+	r, err := NewReporter(ReportConfig{Dir: dir, XML: filepath.Join(dir, "report.xml"), Flows: filepath.Join(dir, "flows.jsonl")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, s := reassembly.Stream{Key: c2s, Client: true, Packets: 5, Size: 100, Reason: reassembly.FINSeen, PeerOpen: true},
+		reassembly.Stream{Key: s2c, Packets: 4, Size: 1000, Reason: reassembly.FINSeen}
+	b.ReportAllocs()
+	for i := range b.N {
+		c.Session, s.Session = uint64(i), uint64(i)
+		r.OnClose(&c, cliName, 100)
+		r.OnClose(&s, srvName, 1000)
+	}
+	r.Close(nil, Summary{})
+}

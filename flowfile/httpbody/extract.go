@@ -12,8 +12,8 @@
 // kept and the body is marked; parsing goes on after the body when its
 // framing says where that is. Memory stays bounded whatever the flow: the
 // file is read through one buffer, bodies are streamed to disk, a head is
-// at most 80 KiB, and inflating stops when a body grows past MaxRatio
-// times its compressed size (a decompression bomb).
+// at most 80 KiB, and inflating stops when a flow's bodies grow past
+// MaxRatio times their compressed size (decompression bombs).
 package httpbody
 
 import (
@@ -42,9 +42,11 @@ type Options struct {
 	// -Z); otherwise they are written as they came.
 	Decompress bool
 
-	// MaxRatio caps inflated bytes at this many times the compressed
-	// bytes read (past the first MiB): a body that grows faster is cut.
-	// 0 means DefaultMaxRatio.
+	// MaxRatio caps the bytes inflated from one flow's bodies at this
+	// many times the compressed bytes read (past the first MiB): the body
+	// that would pass it is cut. Counted per flow, not per body, so that
+	// many small bombs cannot each take the first MiB. 0 means
+	// DefaultMaxRatio.
 	MaxRatio int64
 
 	// MaxListed caps the Bodies returned for one flow (the files are
@@ -60,7 +62,7 @@ type Options struct {
 const (
 	DefaultMaxRatio  = 200
 	DefaultMaxListed = 10000
-	bombFloor        = 1 << 20 // inflated bytes always allowed
+	bombFloor        = 1 << 20 // inflated bytes always allowed per flow
 )
 
 // Cut says why a body is incomplete.
@@ -136,6 +138,7 @@ func Extract(name string, resp Flow, req *Flow, opt Options) (Result, error) {
 		reqs = &requests{fr: newFlowReader(*req)}
 	}
 	copyBuf := make([]byte, 32<<10)
+	var bomb inflation
 	for n := 1; ; n++ {
 		if _, err := fr.limit(); err != nil {
 			if errors.Is(err, errHole) {
@@ -161,7 +164,7 @@ func Extract(name string, resp Flow, req *Flow, opt Options) (Result, error) {
 		}
 		mode := responseFraming(h, method)
 		body := newBodyReader(fr, mode, h.length)
-		if err := writeBody(&b, name, body, opt, copyBuf); err != nil {
+		if err := writeBody(&b, name, body, opt, &bomb, copyBuf); err != nil {
 			return res, err
 		}
 		if len(res.Bodies) < opt.MaxListed {
@@ -200,7 +203,10 @@ func describe(err error) string {
 
 // writeBody streams one body to its file, inflating it if asked, and
 // fills in b. Only a failure to write the file is returned.
-func writeBody(b *Body, flow string, body *bodyReader, opt Options, buf []byte) error {
+// inflation counts a flow's inflated bodies, against decompression bombs.
+type inflation struct{ in, out int64 } // compressed bytes read, bytes inflated
+
+func writeBody(b *Body, flow string, body *bodyReader, opt Options, bomb *inflation, buf []byte) error {
 	out := &lazyFile{name: BodyName(flow, b.N, Extension(b.ContentType)), create: opt.Create}
 	var src io.Reader = body
 	var inflating io.Reader
@@ -231,7 +237,8 @@ func writeBody(b *Body, flow string, body *bodyReader, opt Options, buf []byte) 
 		}
 		if inflating != nil {
 			src = inflating
-			out.limit = func() int64 { return max(bombFloor, opt.MaxRatio*body.read) }
+			out.limit = func() int64 { return max(bombFloor, opt.MaxRatio*(bomb.in+body.read)) - bomb.out }
+			defer func() { bomb.in += body.read; bomb.out += out.n }()
 		}
 	}
 	_, err := io.CopyBuffer(out, src, buf)
@@ -255,7 +262,7 @@ func writeBody(b *Body, flow string, body *bodyReader, opt Options, buf []byte) 
 		b.Err = body.err.Error()
 	case errors.Is(err, errRatio):
 		b.Cut = Ratio
-		b.Err = fmt.Sprintf("inflated past %d times its compressed size", opt.MaxRatio)
+		b.Err = fmt.Sprintf("the flow's bodies inflated past %d times their compressed size", opt.MaxRatio)
 	case err != nil:
 		b.Cut = Corrupt
 		b.Err = fmt.Sprintf("%s: %v", b.Encoding, err)

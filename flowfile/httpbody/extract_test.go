@@ -351,6 +351,30 @@ func TestBomb(t *testing.T) {
 	if len(res.Bodies) != 2 || res.Bodies[1].Name != "f-HTTPBODY-002" {
 		t.Errorf("the response after the bomb: %v", res.Bodies)
 	}
+
+	// Many small bombs share the flow's first MiB: the total stays within
+	// it and the ratio, however many there are.
+	small := gz(strings.Repeat("\x00", 100<<10)) // about 130 bytes for 100 KiB
+	var s strings.Builder
+	for range 50 {
+		s.WriteString(resp("200 OK", "Content-Encoding: gzip\r\nContent-Length: "+fmt.Sprint(len(small))+"\r\n", small))
+	}
+	files = memFiles{}
+	res, err = Extract("f", flowOf(s.String()), nil, Options{Decompress: true, MaxRatio: 100, Create: files.create})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	cut := 0
+	for _, b := range res.Bodies {
+		total += b.Size
+		if b.Cut == Ratio {
+			cut++
+		}
+	}
+	if limit := max(bombFloor, 100*int64(50*len(small))); total > limit || cut == 0 || len(res.Bodies) != 50 {
+		t.Errorf("50 small bombs: %d bytes inflated (limit %d), %d cut, %d responses", total, limit, cut, len(res.Bodies))
+	}
 }
 
 // TestOffsets: Offset is where the body's data starts in the flow file,
