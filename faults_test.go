@@ -129,7 +129,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	// The error, and the reports left under their temporary names.
 	errLine := `flowcap: write ` + regexp.QuoteMeta(out) + `/[0-9.-]+(c\d+)?: no space left on device\n`
-	partial := `flowcap: reports left as \[` + regexp.QuoteMeta(out) + `/report.xml.partial ` + regexp.QuoteMeta(out) + `/flows.jsonl.partial\]: not every flow could be written\n`
+	partial := `flowcap: reports left as ` + regexp.QuoteMeta(out) + `/report.xml.partial and ` + regexp.QuoteMeta(out) + `/flows.jsonl.partial: incomplete\n`
 	if !regexp.MustCompile(`^(` + partial + errLine + `|` + errLine + partial + `)$`).MatchString(r.stderr) {
 		t.Errorf("stderr %q\nwant the error (%s) and the reports left as .partial (%s)", r.stderr, errLine, partial)
 	}

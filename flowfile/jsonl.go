@@ -31,7 +31,7 @@ type Flow struct {
 	Proto       string  `json:"proto"`        // "tcp"
 	IP          int     `json:"ip"`           // 4 or 6
 	VLAN        *int    `json:"vlan,omitempty"`
-	Closed      string  `json:"closed"` // rst if either side reset, else how the last open direction closed
+	Closed      string  `json:"closed"` // rst if either side reset, else quota if --max-disk cut either, else how the last open direction closed
 
 	// Orig is the side that sent the SYN, or the first packet when no SYN
 	// was seen; Resp the other. A side that sent nothing is left out.
@@ -54,11 +54,12 @@ type Side struct {
 	FileBytes    int64  `json:"file_bytes"`    // bytes in its flow files (fewer with -b)
 	Holes        uint64 `json:"holes"`         // ranges of the stream no packet carried
 	HoleBytes    uint64 `json:"hole_bytes"`
-	RetransBytes uint64 `json:"retrans_bytes"` // payload bytes received more than once
-	DifferBytes  uint64 `json:"differ_bytes"`  // of those, bytes unlike the copy kept
-	OutOfOrder   uint64 `json:"out_of_order"`  // segments before the end of the previous one
-	Violations   uint64 `json:"violations"`    // SYNs with data, data before the ISN
-	Closed       string `json:"closed"`        // fin, rst, timeout, gap, syn, evicted, end, quota
+	RetransBytes uint64 `json:"retrans_bytes"`         // payload bytes received more than once
+	DifferBytes  uint64 `json:"differ_bytes"`          // of those, bytes unlike the copy kept
+	OutOfOrder   uint64 `json:"out_of_order"`          // segments before the end of the previous one
+	Violations   uint64 `json:"violations"`            // SYNs with data, data before the ISN
+	Closed       string `json:"closed"`                // fin, rst, timeout, gap, syn, evicted, end, quota
+	QuotaBytes   int64  `json:"quota_bytes,omitempty"` // bytes --max-disk left out of its files
 	Files        []File `json:"files,omitempty"`
 }
 
@@ -129,7 +130,7 @@ func flowOf(c *conn) *Flow {
 		v := int(origin.vlan & 0xfff)
 		f.VLAN = &v
 	}
-	rst := false
+	rst, quota := false, false
 	for _, s := range c.streams {
 		side := &f.Orig
 		if s.key != orig {
@@ -154,6 +155,11 @@ func flowOf(c *conn) *Flow {
 		d.OutOfOrder += s.outOfOrder
 		d.Violations += s.violations
 		d.Closed = s.reason.String()
+		if s.skipped > 0 {
+			d.Closed = "quota" // the disk quota, not the connection, ended what was stored
+			d.QuotaBytes += s.skipped
+			quota = true
+		}
 		if s.name != "" {
 			file := File{Name: s.name, Size: s.fileSize, MD5: s.md5, Pcap: s.pcap, HTTPErr: s.httpErr}
 			if s.http != nil {
@@ -170,8 +176,11 @@ func flowOf(c *conn) *Flow {
 		rst = rst || s.reason == reassembly.RSTSeen
 	}
 	f.Closed = c.streams[len(c.streams)-1].reason.String() // the stream that completed the connection
-	if rst {
+	switch {
+	case rst:
 		f.Closed = reassembly.RSTSeen.String()
+	case quota:
+		f.Closed = "quota"
 	}
 	return f
 }

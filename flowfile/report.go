@@ -96,6 +96,7 @@ type streamInfo struct {
 	holes, holeBytes                      uint64
 	reason                                reassembly.Reason
 
+	skipped  int64  // bytes --max-disk left out
 	name     string // flow file, "" if none
 	fileSize int64  // bytes in it
 	pcap     string // -K: its pcap file
@@ -179,7 +180,7 @@ func (r *Reporter) OnClose(st *reassembly.Stream, name string, size int64) {
 		size: st.Size, retransmitted: st.Retransmitted, differed: st.Differed,
 		outOfOrder: st.OutOfOrder, violations: st.Violations,
 		holes: st.Holes, holeBytes: st.HoleBytes, reason: st.Reason,
-		name: name, fileSize: size, pcap: PcapName(st),
+		name: name, fileSize: size, pcap: PcapName(st), skipped: Skipped(st),
 	}
 	if r.cfg.HTTP && name != "" && st.Holes > 0 {
 		s.holeList = st.AppendHoles(nil)
