@@ -504,3 +504,27 @@ func TestReportsAfterInterrupt(t *testing.T) {
 		t.Errorf("report.xml.partial left: %v", err)
 	}
 }
+
+// TestFlowsSameForAnyShards: flows.jsonl holds the same lines (in another
+// order) whatever the number of shards: uids and all.
+func TestFlowsSameForAnyShards(t *testing.T) {
+	for _, name := range []string{"zeek__http__bro.org.pcap", "pcapplusplus__650HttpResponses.pcap", "pcapplusplus__sll.pcap"} {
+		path := filepath.Join("testdata", "capture", name)
+		var lines [2][]string
+		for i, shards := range []string{"1", "4"} {
+			dir, stderr, code := runFlowcapArgs(t, "--shards", shards, "--md5", "--http", path)
+			if code != 0 {
+				t.Fatalf("%s: %s", name, stderr)
+			}
+			b, err := os.ReadFile(filepath.Join(dir, "flows.jsonl"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines[i] = strings.Split(strings.TrimSpace(string(b)), "\n")
+			slices.Sort(lines[i])
+		}
+		if !slices.Equal(lines[0], lines[1]) {
+			t.Errorf("%s: flows.jsonl differs between 1 and 4 shards", name)
+		}
+	}
+}
