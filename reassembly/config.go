@@ -87,6 +87,12 @@ type Config struct {
 	// it the lowest gap is given up as a hole. 0 means DefaultMaxSpans.
 	MaxSpans int
 
+	// OnEvent, if set, is told of each segment whose data came out of
+	// order, overlapped data received before, or repeated it (flowcap -l).
+	// It is called from the shard's goroutine, before the data is placed;
+	// s is read-only and must not be kept. Not called with Arrival.
+	OnEvent func(s *Stream, e Event)
+
 	// Index and Count make Session numbers unique across shards: shard
 	// Index of Count numbers its connections Index, Index+Count, ...
 	Index, Count int

@@ -52,6 +52,8 @@
 // connection's other direction is still open (reports join both) and
 // Stream.AppendHoles lists the holes. A sink that implements FrameSink also
 // gets each segment's raw frame (Segment.Frame, set only for flowcap -K).
+// Config.OnEvent, if set, hears of each segment that came out of order,
+// overlapped data received before or repeated it (flowcap -l).
 //
 // Decisions for one connection depend only on that connection's segments
 // (and capture times), so the output is the same for any number of shards;

@@ -279,6 +279,7 @@ func (sh *Shard) place(s *Stream, off int64, p []byte) error {
 		s.Size = s.next
 		return nil
 	}
+	late := false // before the end of the previous segment
 	if off < 0 {
 		// Data from before the first byte. With a SYN seen it cannot be
 		// (tcpflow drops it); without, the ISN was guessed from a later
@@ -293,6 +294,7 @@ func (sh *Shard) place(s *Stream, off int64, p []byte) error {
 			return err
 		}
 		off = 0
+		late = true
 	} else if off != s.pos {
 		if n == 1 && off == s.pos-1 {
 			// RFC 1122 keep-alive: one garbage byte just before the edge.
@@ -303,6 +305,7 @@ func (sh *Shard) place(s *Stream, off int64, p []byte) error {
 		if off < s.pos {
 			s.OutOfOrder++
 			sh.stats.OutOfOrder++
+			late = true
 		}
 	}
 	end := off + n
@@ -310,10 +313,16 @@ func (sh *Shard) place(s *Stream, off int64, p []byte) error {
 	s.Payload += uint64(n)
 	sh.stats.Bytes += uint64(n)
 
+	var seen, differ uint64 // of this segment's bytes: received before, and unlike the copy held
 	if len(s.got.s) > 0 && s.got.s[0].lo < end && s.got.s[len(s.got.s)-1].hi > off {
+		r, d := s.Retransmitted, s.Differed
 		if err := sh.countOverlap(s, off, p); err != nil {
 			return err
 		}
+		seen, differ = s.Retransmitted-r, s.Differed-d
+	}
+	if sh.cfg.OnEvent != nil && (late || seen > 0) {
+		sh.event(s, off, int(n), late, seen, differ)
 	}
 	if end > s.Size {
 		s.Size = end
