@@ -111,8 +111,9 @@ func NewSource(r io.Reader, name string) (Source, error) {
 	if name == "-" {
 		display = "stdin"
 	}
-	in := &input{name: name, display: display, underlying: r}
-	b := newBufReader(r)
+	in := &input{name: name, display: display, underlying: r, size: sizeOf(r)}
+	in.read.r = r
+	b := newBufReader(&in.read)
 	magic, err := b.peek(4)
 	if len(magic) == 0 && err == io.EOF {
 		return nil, fmt.Errorf("%s: %w", display, ErrEmpty)
@@ -176,6 +177,8 @@ func describeMagic(m []byte) string {
 type input struct {
 	name, display string
 	underlying    io.Reader
+	read          counter // reads underlying, counting for Progress
+	size          int64   // of underlying, -1 if unknown
 	gzip          *gzip.Reader
 	b             *bufReader
 	err           error // sticky: once set, Next returns it forever
