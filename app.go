@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -147,8 +148,11 @@ type config struct {
 	maxDisk    int64             // --max-disk: bytes of flow files in all; 0 = no limit
 	reassembly reassembly.Config // the shard's index and count, and the shared budget, are the pipeline's
 	shards     int
-	quiet      bool
+	quiet      bool // -q: no summary
+	quieter    bool // -Q: nor notes and warnings, but those of lost data
 	verbose    bool
+	strict     bool // -l: report out-of-order, overlapping, retransmitted segments
+	console    consoleConfig
 	readers    int        // how many readers feed the pipeline at once (0: one)
 	live       liveConfig // flowcap capture
 	reports    reportConfig
@@ -164,9 +168,10 @@ func readFlags() []cli.Flag {
 		&cli.StringFlag{Name: "overlap", Value: "last", Usage: "which copy of overlapping data that differs is kept: `last` (tcpflow) or first"},
 		&cli.IntFlag{Name: "shards", Value: runtime.GOMAXPROCS(0), Usage: "reassemble in `N` parallel shards"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary line"},
+		&cli.BoolFlag{Name: "quieter", Aliases: []string{"Q"}, Usage: "as -q, and no notes, nor warnings but those of lost data"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also list each flow as it closes"},
 		&cli.StringFlag{Name: "write", Aliases: []string{"w"}, Usage: "also write the packets that pass the filter to `FILE` as pcap (- is stdout)"},
-	}, append(reportFlags(), limitFlags()...)...)
+	}, slices.Concat(reportFlags(), limitFlags(), consoleFlags(), strictFlags())...)
 }
 
 // configFrom binds the flags; expr is the tcpflow-style trailing expression.
@@ -175,7 +180,8 @@ func configFrom(c *cli.Context, expr string) (*config, error) {
 		outDir:    c.String("output"),
 		maxBytes:  c.Int64("max-bytes"),
 		shards:    c.Int("shards"),
-		quiet:     c.Bool("quiet"),
+		quiet:     c.Bool("quiet") || c.Bool("quieter"),
+		quieter:   c.Bool("quieter"),
 		verbose:   c.Bool("verbose"),
 		writePcap: c.String("write"),
 		exprs:     [3]string{c.String("filter"), expr, c.String("ports")},
@@ -207,6 +213,12 @@ func configFrom(c *cli.Context, expr string) (*config, error) {
 	}
 	var err error
 	if cfg.reports, err = reportConfigFrom(c, cfg.outDir); err != nil {
+		return nil, err
+	}
+	if err := strictConfigFrom(c, cfg); err != nil {
+		return nil, err
+	}
+	if err := consoleConfigFrom(c, cfg, expr); err != nil {
 		return nil, err
 	}
 	filter, err := buildFilter(bpf.Options{}, cfg.exprs)

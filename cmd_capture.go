@@ -111,7 +111,9 @@ func captureMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) err
 		if name, err = capture.DefaultInterface(); err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "flowcap: no -i: capturing on %s\n", name)
+		if !cfg.quieter {
+			fmt.Fprintf(stderr, "flowcap: no -i: capturing on %s\n", name)
+		}
 	}
 	live, err := capture.OpenLive(capture.LiveConfig{
 		Interface:   name,
@@ -216,7 +218,7 @@ func captureMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) err
 	if !cfg.quiet {
 		p.printSummary()
 	}
-	if kerr != nil {
+	if kerr != nil && !cfg.quieter {
 		fmt.Fprintf(stderr, "flowcap: warning: %v\n", kerr)
 	}
 	// Losses are never silent, not even with -q.
@@ -271,6 +273,9 @@ func attachFilter(live *capture.Live, cfg *config, stderr io.Writer) error {
 		// off, so an expression with "vlan" is left to user space.
 		kf = cfg.filter
 		if live.LinkType() == capture.LinkEthernet && vlanWord.MatchString(kf.String()) {
+			if cfg.quieter {
+				return nil
+			}
 			fmt.Fprintf(stderr, "flowcap: note: \"vlan\" is tested in user space only (the kernel strips the tag before its filter runs): every packet crosses into flowcap\n")
 			return nil
 		}
@@ -371,14 +376,14 @@ func (p *pipeline) reportStats(live *capture.Live, every time.Duration) (stop fu
 			for i := range p.open {
 				open += p.open[i].Load()
 			}
-			ws := p.writer.Stats()
+			out, what := p.bytesOut()
 			kernel := "kernel counters unavailable"
 			if err == nil {
 				kernel = fmt.Sprintf("%d dropped by the kernel, %d ring freezes", k.Dropped-last.dropped, k.Freezes-last.freezes)
 				last.dropped, last.freezes = k.Dropped, k.Freezes
 			}
-			fmt.Fprintf(p.stderr, "flowcap: last %v: %d packets, %d bytes, %s; %d open flows, %d bytes in closed flow files\n",
-				every, packets-last.packets, bytes-last.bytes, kernel, open, ws.Bytes)
+			fmt.Fprintf(p.stderr, "flowcap: last %v: %d packets, %d bytes, %s; %d open flows, %d %s\n",
+				every, packets-last.packets, bytes-last.bytes, kernel, open, out, what)
 			last.packets, last.bytes = packets, bytes
 		}
 	}()

@@ -108,8 +108,10 @@ type pipeline struct {
 	shards   []*reassembly.Shard
 	work     []chan *batch
 	free     chan *batch
-	writer   *flowfile.Writer
+	writer   *flowfile.Writer   // nil with -c
+	console  *flowfile.Console  // -c: the streams printed instead; nil otherwise
 	reporter *flowfile.Reporter // report.xml, flows.jsonl, scanners, -e programs; nil if none
+	strict   *strictLog         // -l; nil otherwise
 	readers  []*reader
 	open     []atomic.Int64 // per shard: streams open, as of its last batch
 	tap      *pcapTap       // -w: the packets that passed the filter; nil without -w
@@ -128,6 +130,14 @@ type pipeline struct {
 }
 
 func newPipeline(cfg *config, stdout, stderr io.Writer) (*pipeline, error) {
+	p := &pipeline{
+		cfg:    cfg,
+		stderr: stderr,
+		// Each reader holds up to one pending batch per shard, beyond
+		// those in flight.
+		free: make(chan *batch, cfg.shards*(batchesPerShd+max(cfg.readers, 1))),
+		open: make([]atomic.Int64, cfg.shards),
+	}
 	fc := flowfile.Config{Dir: cfg.outDir, MaxBytes: cfg.maxBytes, Shards: cfg.shards, Pcap: cfg.reports.pcap, MaxDisk: cfg.maxDisk}
 	if cfg.maxDisk > 0 {
 		fc.OnQuota = func() {
@@ -137,29 +147,29 @@ func newPipeline(cfg *config, stdout, stderr io.Writer) (*pipeline, error) {
 	if cfg.verbose {
 		fc.OnClose = listFlow(stderr)
 	}
-	var rep *flowfile.Reporter // made once New has made the directory, before any shard runs
-	if cfg.reports.wanted() {
-		fc.OnClose = bothOnClose(fc.OnClose, func(st *reassembly.Stream, name string, size int64) { rep.OnClose(st, name, size) })
-	}
-	w, err := flowfile.New(fc)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.reports.wanted() {
-		if rep, err = newReporter(cfg, stdout, stderr); err != nil {
-			w.Close()
+	var sinkOf func(int) reassembly.Sink
+	if cfg.console.on {
+		p.console = newConsole(cfg, stdout, fc.OnClose)
+		sinkOf = p.console.Sink
+	} else {
+		var rep *flowfile.Reporter // made once New has made the directory, before any shard runs
+		if cfg.reports.wanted() {
+			fc.OnClose = bothOnClose(fc.OnClose, func(st *reassembly.Stream, name string, size int64) { rep.OnClose(st, name, size) })
+		}
+		w, err := flowfile.New(fc)
+		if err != nil {
 			return nil, err
 		}
+		if cfg.reports.wanted() {
+			if rep, err = newReporter(cfg, stdout, stderr); err != nil {
+				w.Close()
+				return nil, err
+			}
+		}
+		p.writer, p.reporter, sinkOf = w, rep, w.Sink
 	}
-	p := &pipeline{
-		cfg:      cfg,
-		stderr:   stderr,
-		writer:   w,
-		reporter: rep,
-		// Each reader holds up to one pending batch per shard, beyond
-		// those in flight.
-		free: make(chan *batch, cfg.shards*(batchesPerShd+max(cfg.readers, 1))),
-		open: make([]atomic.Int64, cfg.shards),
+	if cfg.strict {
+		p.strict = newStrictLog(stderr)
 	}
 	for range cap(p.free) {
 		p.free <- &batch{segs: make([]reassembly.Segment, 0, batchSegments), arena: make([]byte, 0, batchArena)}
@@ -168,7 +178,10 @@ func newPipeline(cfg *config, stdout, stderr io.Writer) (*pipeline, error) {
 	for i := range cfg.shards {
 		rc := cfg.reassembly
 		rc.Pending, rc.Index, rc.Count = pending, i, cfg.shards
-		shard := reassembly.NewShard(rc, w.Sink(i))
+		if p.strict != nil {
+			rc.OnEvent = p.strict.onEvent
+		}
+		shard := reassembly.NewShard(rc, sinkOf(i))
 		ch := make(chan *batch, batchesPerShd)
 		p.shards = append(p.shards, shard)
 		p.work = append(p.work, ch)
@@ -250,7 +263,12 @@ func (p *pipeline) finish() error {
 		close(ch)
 	}
 	p.wg.Wait()
-	err := p.writer.Close()
+	var err error
+	if p.console != nil {
+		err = p.console.Close()
+	} else {
+		err = p.writer.Close()
+	}
 	failed := p.err // flow data that could not be written: the reports say so
 	if failed == nil {
 		failed = err
@@ -498,6 +516,11 @@ func readMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
+	var bar *progress // on a terminal: it takes what goes to stderr meanwhile
+	if progressWanted(cfg, stdout, stderr) {
+		bar = &progress{stderr: stderr}
+		stderr = bar
+	}
 	p, err := newPipeline(cfg, stdout, stderr)
 	if err != nil {
 		if tap != nil {
@@ -506,6 +529,10 @@ func readMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) error 
 		return err
 	}
 	p.tap = tap
+	if bar != nil {
+		bar.start(cfg.inputs, p.openFlows)
+		defer bar.stop()
+	}
 	// Several inputs are one capture: one reader, one decoder, in order.
 	r := p.newReader()
 	failedInputs := 0
@@ -519,12 +546,16 @@ func readMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) error 
 			failedInputs++
 			continue
 		}
+		bar.reading(src)
 		err = r.feed(ctx, src)
+		bar.reading(nil)
 		src.Close()
 		switch {
 		case err == nil, errors.Is(err, context.Canceled), readInterrupted(ctx, err):
 		case errors.Is(err, capture.ErrTruncated):
-			fmt.Fprintf(stderr, "flowcap: warning: %v (kept every packet before it)\n", err)
+			if !cfg.quieter {
+				fmt.Fprintf(stderr, "flowcap: warning: %v (kept every packet before it)\n", err)
+			}
 		default:
 			fmt.Fprintf(stderr, "flowcap: %v\n", err)
 			failedInputs++
@@ -535,7 +566,9 @@ func readMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) error 
 	// which file and why, prints no summary, and exits 1; the reports stay
 	// under their .partial names (flowfile.Reporter.Close), so that no
 	// report.xml or flows.jsonl ever describes files that are not on disk.
-	if err := p.finish(); err != nil {
+	err = p.finish()
+	bar.stop()
+	if err != nil {
 		return err
 	}
 	if !cfg.quiet {
@@ -562,10 +595,16 @@ func (p *pipeline) printSummary() {
 		holes += st.Holes
 		evicted += st.Closed[reassembly.Evicted]
 	}
-	ws := p.writer.Stats()
 	rs, ds := p.stats()
-	fmt.Fprintf(p.stderr, "flowcap: %d packets (%d TCP), %d connections, %d flow files, %d bytes written, %d holes",
-		rs.packets, rs.tcp, conns, ws.Files, ws.Bytes, holes)
+	var ws flowfile.Stats // none with -c
+	fmt.Fprintf(p.stderr, "flowcap: %d packets (%d TCP), %d connections, ", rs.packets, rs.tcp, conns)
+	if p.console != nil {
+		fmt.Fprintf(p.stderr, "%d bytes printed", p.console.Stats().Bytes)
+	} else {
+		ws = p.writer.Stats()
+		fmt.Fprintf(p.stderr, "%d flow files, %d bytes written", ws.Files, ws.Bytes)
+	}
+	fmt.Fprintf(p.stderr, ", %d holes", holes)
 	if ds.Truncated > 0 {
 		fmt.Fprintf(p.stderr, ", %d segments cut short by the snaplen", ds.Truncated)
 	}
@@ -588,6 +627,7 @@ func (p *pipeline) printSummary() {
 		fmt.Fprintf(p.stderr, ", %d received by the kernel filter, %d dropped by the kernel (%d ring freezes)", k.Received, k.Dropped, k.Freezes)
 	}
 	p.reportSummary(p.stderr)
+	p.strict.summary(p.stderr)
 	sep := "; skipped:"
 	for r, n := range rs.skipped {
 		if n > 0 {
