@@ -89,7 +89,8 @@ func (pr *progress) start(inputs []string, open func() int64, opts ...mpb.Contai
 			mpb.AppendDecorators(
 				decor.Counters(decor.SizeB1024(0), "% .1f / % .1f", decor.WCSyncSpace),
 				speed,
-				decor.Meta(decor.AverageETA(decor.ET_STYLE_GO, decor.WCSyncSpace), func(s string) string { return "ETA " + s }),
+				decor.Name(" ETA"),
+				decor.AverageETA(decor.ET_STYLE_GO, decor.WCSyncSpace),
 				flows,
 			))
 	} else {

@@ -51,6 +51,10 @@ func newStrictLog(w io.Writer) *strictLog { return &strictLog{w: w} }
 //	flowcap: out-of-order 010.001.001.002.44644-010.001.001.001.00080 seq 101:105 (4 bytes) at 2017-12-13T22:28:59.656584Z
 //	flowcap: overlap NAME seq 103:107 (4 bytes, 4 received before, 4 differ) at TIME
 //	flowcap: retransmission NAME seq 101:105 (4 bytes) at TIME
+//
+// With -c, bytes already printed cannot be compared: the line says how
+// many were not, and a segment whose every byte was printed before is
+// counted as a retransmission.
 func (l *strictLog) onEvent(s *reassembly.Stream, e reassembly.Event) {
 	l.counts[e.Kind].Add(1)
 	l.mu.Lock()
@@ -62,6 +66,9 @@ func (l *strictLog) onEvent(s *reassembly.Stream, e reassembly.Event) {
 	b = fmt.Appendf(b, " seq %d:%d (%d bytes", uint32(e.Seq), uint32(e.Seq.Add(int64(e.Len))), e.Len)
 	if e.Kind == reassembly.EventOverlap {
 		b = fmt.Appendf(b, ", %d received before, %d differ", e.Seen, e.Differ)
+	}
+	if e.Unchecked > 0 { // -c keeps nothing of what it printed
+		b = fmt.Appendf(b, ", %d printed before: not compared", e.Unchecked)
 	}
 	b = append(b, ") at "...)
 	b = time.Unix(0, s.Last).UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z07:00")

@@ -37,15 +37,21 @@ type Event struct {
 
 	// Seen is how many of them were received before, and Differ how many
 	// of those differ from the copy held. The copy already handed to the
-	// Sink is compared only when the Sink is a Checker: otherwise Differ
-	// counts only differences with data still held out of order.
-	Seen, Differ int
+	// Sink can be compared only when the Sink is a Checker: Unchecked
+	// counts the bytes of Seen that could not be (0 with a Checker).
+	Seen, Differ, Unchecked int
 }
 
 // event reports a segment of n bytes placed at off (late: before the end
 // of the previous one) to Config.OnEvent, if it was worth an event.
 func (sh *Shard) event(s *Stream, off int64, n int, late bool, seen, differ uint64) {
 	e := Event{Seq: s.ISN.Add(1 + off), Off: off, Len: n, Seen: int(seen), Differ: int(differ)}
+	if seen > 0 && sh.checker == nil {
+		// sh.scratch still holds the ranges countOverlap found received.
+		for _, c := range sh.scratch {
+			e.Unchecked += int(max(0, min(c.hi, s.next)-c.lo))
+		}
+	}
 	switch {
 	case seen == uint64(n) && differ == 0:
 		e.Kind = EventRetransmission

@@ -104,3 +104,21 @@ func TestEventDoesNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations per event (%d events)", allocs, n)
 	}
 }
+
+// TestEventUnchecked: a sink that cannot read back leaves the bytes it
+// was given uncompared, and says how many.
+func TestEventUnchecked(t *testing.T) {
+	var got []Event
+	sh := NewShard(Config{OnEvent: func(_ *Stream, e Event) { got = append(got, e) }}, &countSink{})
+	for _, p := range []pkt{{flags: SYN, seq: 0}, {flags: PA, seq: 1, data: "AAAA"}, {flags: PA, seq: 9, data: "CCCC"}, {flags: PA, seq: 3, data: "xxBBBBCC"}} {
+		seg := Segment{Key: c2s, Seq: p.seq, Flags: p.flags, VLAN: NoVLAN, Payload: []byte(p.data)}
+		if err := sh.Handle(&seg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// xx lies on delivered data (not compared), CC on held data (compared).
+	want := []Event{{Kind: EventOverlap, Seq: 3, Off: 2, Len: 8, Seen: 4, Differ: 0, Unchecked: 2}}
+	if !slices.Equal(got, want) {
+		t.Errorf("events %+v, want %+v", got, want)
+	}
+}

@@ -520,6 +520,13 @@ func (sh *Shard) shift(s *Stream, n int64) error {
 // s remembered for a while to recognise its stragglers.
 func (sh *Shard) close(s *Stream, why Reason) error {
 	err := sh.flushHeld(s)
+	if sh.cfg.Arrival {
+		// Payloads were appended: the stream has no hole, whatever ranges
+		// of sequence numbers its segments covered.
+		s.got.s, s.got.total = s.got.s[:0], 0
+		s.got.add(0, s.Size)
+		s.lostHoles, s.lostBytes = 0, 0
+	}
 	sh.scratch = s.got.gaps(sh.scratch[:0], 0, s.Size)
 	for _, g := range sh.scratch {
 		s.Holes++

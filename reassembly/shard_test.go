@@ -291,8 +291,13 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "arrival order without reassembly",
 			cfg:  Config{Arrival: true},
-			pkts: with(handshake, []pkt{{'c', PA, 105, "BBBB", 0}, {'c', PA, 101, "AAAA", 0}, {'c', PA, 101, "AAAA", 0}}),
-			want: map[string]string{"1000-80": "BBBBAAAAAAAA"},
+			pkts: with(handshake, []pkt{{'c', PA, 105, "BBBB", 0}, {'c', PA, 101, "AAAA", 0}, {'c', PA, 101, "AAAA", 0}, {'c', PA, 113, "DDDD", 0}}),
+			want: map[string]string{"1000-80": "BBBBAAAAAAAADDDD"},
+			check: func(t *testing.T, m *memSink, sh *Shard) {
+				if s := m.stream(c2s); s.Holes != 0 || s.HoleBytes != 0 || sh.Stats().Holes != 0 {
+					t.Errorf("%d holes (%d bytes) in a stream of appended payloads", s.Holes, s.HoleBytes)
+				}
+			},
 		},
 	}
 	for _, tt := range tests {
