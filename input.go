@@ -110,3 +110,11 @@ func pollableStdin() (*os.File, func()) {
 	}
 	return os.NewFile(uintptr(fd), "stdin"), restore
 }
+
+// Progress passes on the source's capture.Progresser, for the progress bar.
+func (s *watchedSource) Progress() (done, total int64) {
+	if p, ok := s.Source.(capture.Progresser); ok {
+		return p.Progress()
+	}
+	return 0, -1
+}
