@@ -203,32 +203,38 @@ func (g *codegen) load(a *loadArith) (value, error) {
 	var v value
 	switch a.proto {
 	case kwLink:
-		v.code = g.indexed(idx, l.linkHdr, size)
+		// On a live cooked socket only constant offsets can be moved.
+		if g.liveCooked() && !(idx.isConst && idx.k <= maxFoldedOffset && g.cookedLoadOK(l.linkHdr+idx.k, size)) {
+			return value{}, g.errCookedLoad(a.at)
+		}
+		v.code = g.indexed(idx, l.linkHdr, size, false)
 		v.checks = idx.checks
 	case kwIP, kwARP, kwRARP, kwATalk, kwSCA, kwLAT, kwMOPRC, kwMOPDL, kwIP6:
-		v.code = g.indexed(idx, l.linkPL+l.nl, size)
+		v.code = g.indexed(idx, l.linkPL+l.nl, size, g.varOff)
 		abbrev, err := g.protoAbbrev(a.at, a.proto)
 		if err != nil {
 			return value{}, err
 		}
 		v.checks = and(idx.checks, abbrev)
 	case kwICMP6:
-		v.code = g.indexed(idx, l.linkPL+l.nl+40, size)
+		v.code = g.indexed(idx, l.linkPL+l.nl+40, size, g.varOff)
 		ip6, _ := g.protoAbbrev(a.at, kwIP6)
 		v.checks = and(and(idx.checks, ip6), g.cmp(orLinkPL, 6, szB, ipprotoICMP6))
 	default: // transport: tcp udp sctp icmp igmp igrp pim vrrp carp (IPv4 only)
 		hdr := l.linkPL + l.nl
+		x := g.loadxIPHdrLen()
 		switch {
 		case idx.isConst && idx.k <= maxFoldedOffset:
-			v.code = []insn{ldxMSH(hdr), ldInd(size, hdr+idx.k)}
+			v.code = append(x, ldInd(size, hdr+idx.k))
 		case idx.isConst:
-			v.code = []insn{ldxMSH(hdr), insn{op: clsMISC | miscTXA}, aluK(opADD, idx.k), tax(), ldInd(size, hdr)}
+			v.code = append(x, insn{op: clsMISC | miscTXA}, aluK(opADD, idx.k), tax(), ldInd(size, hdr))
 		default:
 			reg, err := g.alloc(a.at)
 			if err != nil {
 				return value{}, err
 			}
-			v.code = append(append([]insn{}, idx.code...), st(reg), ldxMSH(hdr), ldMem(reg), aluX(opADD), tax(), ldInd(size, hdr))
+			v.code = append(append([]insn{}, idx.code...), st(reg))
+			v.code = append(append(v.code, x...), ldMem(reg), aluX(opADD), tax(), ldInd(size, hdr))
 			g.free()
 		}
 		ip, _ := g.protoAbbrev(a.at, kwIP)
@@ -241,10 +247,16 @@ func (g *codegen) load(a *loadArith) (value, error) {
 	return v, nil
 }
 
-// indexed loads size bytes at base+idx.
-func (g *codegen) indexed(idx value, base uint32, size uint16) []insn {
-	if idx.isConst && idx.k <= maxFoldedOffset {
+// indexed loads size bytes at base+idx; with variable, base also has the
+// run-time part of a live "vlan" (libpcap's gen_abs_offset_varpart).
+func (g *codegen) indexed(idx value, base uint32, size uint16, variable bool) []insn {
+	switch {
+	case idx.isConst && idx.k <= maxFoldedOffset && variable:
+		return []insn{ldxMem(vlanReg), ldInd(size, base+idx.k)}
+	case idx.isConst && idx.k <= maxFoldedOffset:
 		return []insn{ldAbs(size, base+idx.k)}
+	case variable:
+		return append(append([]insn{}, idx.materialize()...), ldxMem(vlanReg), aluX(opADD), tax(), ldInd(size, base))
 	}
 	return append(append([]insn{}, idx.materialize()...), tax(), ldInd(size, base))
 }

@@ -134,6 +134,9 @@ func (a *assembler) gen(c cond, t, f label) {
 		a.gen(c.b, t, f)
 	case *notCond:
 		a.gen(c.x, f, t)
+	case *effect:
+		a.emit(c.stmts...)
+		a.emit(ja(t))
 	case constCond:
 		if c {
 			a.emit(ja(t))

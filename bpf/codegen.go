@@ -7,7 +7,8 @@ import "fmt"
 // is a few statements that leave a value in A and one conditional jump;
 // tests combine with and/or/not and are laid out by the assembler.
 
-// cond is a condition: *test, *andCond, *orCond, *notCond or constCond.
+// cond is a condition: *test, *andCond, *orCond, *notCond, constCond or
+// *effect (live.go).
 type cond interface{}
 
 type (
@@ -59,8 +60,8 @@ const (
 )
 
 // layout holds the offsets of one link type, as values: "vlan" moves
-// them for what follows, and the live-capture mode will make some of them
-// variable (kept in scratch memory) without changing the generators.
+// them for what follows; after a live "vlan" the offsets from the type
+// field on also have a part known only at run time (codegen.varOff).
 type layout struct {
 	linkType uint32
 	linkHdr  uint32 // start of the link-layer header
@@ -74,7 +75,13 @@ type layout struct {
 type codegen struct {
 	expr string
 	l    layout
-	regs uint32 // scratch words in use by arithmetic
+	regs uint32 // scratch words in use (by arithmetic, and vlanReg)
+	live bool   // Options.Live: code for a live Linux socket (live.go)
+	// varOff: the offsets of the type field and everything after it add
+	// the run-time part in scratch word vlanReg (set by the first live
+	// "vlan"; it is always on Ethernet, so linkHdr never moves).
+	varOff   bool
+	vlanSeen bool // a "vlan" was compiled: later ones test inner tags
 }
 
 func (g *codegen) errorf(at int, format string, args ...any) error {
@@ -84,25 +91,41 @@ func (g *codegen) errorf(at int, format string, args ...any) error {
 // genLoad is gen_load_a: load size bytes at off relative to r into A.
 func (g *codegen) genLoad(r offrel, off uint32, size uint16) []insn {
 	l := &g.l
+	var base uint32
 	switch r {
 	case orPacket:
 		return []insn{ldAbs(size, off)}
 	case orLinkHdr:
 		return []insn{ldAbs(size, l.linkHdr+off)}
 	case orLinkType:
-		return []insn{ldAbs(size, l.typeOff+off)}
+		base = l.typeOff
 	case orLLC:
-		return []insn{ldAbs(size, l.linkPL+off)}
+		base = l.linkPL
 	case orLinkPL:
-		return []insn{ldAbs(size, l.linkPL+l.nl+off)}
+		base = l.linkPL + l.nl
 	case orLinkPLNoSnap:
-		return []insn{ldAbs(size, l.linkPL+l.nlNoSnap+off)}
+		base = l.linkPL + l.nlNoSnap
 	case orTranIPv4:
-		return []insn{ldxMSH(l.linkPL + l.nl), ldInd(size, l.linkPL+l.nl+off)}
+		return append(g.loadxIPHdrLen(), ldInd(size, l.linkPL+l.nl+off))
 	case orTranIPv6:
-		return []insn{ldAbs(size, l.linkPL+l.nl+40+off)}
+		base = l.linkPL + l.nl + 40
+	default:
+		panic("bpf: bad offrel")
 	}
-	panic("bpf: bad offrel")
+	if g.varOff {
+		return []insn{ldxMem(vlanReg), ldInd(size, base+off)}
+	}
+	return []insn{ldAbs(size, base+off)}
+}
+
+// loadxIPHdrLen is gen_loadx_iphdrlen: X = the IPv4 header's length,
+// plus the run-time part of the offsets after a live "vlan".
+func (g *codegen) loadxIPHdrLen() []insn {
+	hdr := g.l.linkPL + g.l.nl
+	if !g.varOff {
+		return []insn{ldxMSH(hdr)}
+	}
+	return []insn{ldxMem(vlanReg), ldInd(szB, hdr), aluK(opAND, 0xf), aluK(opLSH, 2), aluX(opADD), tax()}
 }
 
 // ncmp is gen_ncmp: (field & mask) jtype v, the test reversed for
@@ -219,16 +242,19 @@ func (g *codegen) genNode(n node) (cond, error) {
 	case *relNode:
 		return g.relation(n)
 	case *byteNode:
-		return g.byteop(n), nil
+		return g.byteop(n)
 	case *vlanNode:
 		return g.vlan(n)
 	case *dirNode:
 		return g.inbound(n)
 	case *ifindexNode:
-		if g.l.linkType != LinkTypeLinuxSLL2 {
-			return nil, g.errorf(n.at, "ifindex is not supported on %s when reading capture files", linkTypeName(g.l.linkType))
+		switch {
+		case g.l.linkType == LinkTypeLinuxSLL2:
+			return g.cmp(orLinkHdr, 4, szW, n.idx), nil
+		case g.live:
+			return g.cmp(orPacket, skfOff+skfIfindex, szW, n.idx), nil
 		}
-		return g.cmp(orLinkHdr, 4, szW, n.idx), nil
+		return nil, g.errorf(n.at, "ifindex is not supported on %s when reading capture files", linkTypeName(g.l.linkType))
 	}
 	panic(fmt.Sprintf("bpf: unknown node %T", n))
 }
@@ -592,7 +618,14 @@ func (g *codegen) cast(n *castNode) (cond, error) {
 // byteop is gen_byteop. For & and | libpcap 1.10 forgets to load the
 // byte (it tests whatever A holds); libpcap 1.11 fixed that, and so does
 // flowcap.
-func (g *codegen) byteop(n *byteNode) cond {
+func (g *codegen) byteop(n *byteNode) (cond, error) {
+	if !g.cookedLoadOK(g.l.linkHdr+n.idx, szB) {
+		return nil, g.errCookedLoad(n.at)
+	}
+	return g.byteopTest(n), nil
+}
+
+func (g *codegen) byteopTest(n *byteNode) cond {
 	switch n.op {
 	case '=':
 		return g.cmp(orLinkHdr, n.idx, szB, n.val)
@@ -608,15 +641,20 @@ func (g *codegen) byteop(n *byteNode) cond {
 	return not(&test{stmts: s, op: opJEQ, k: 0})
 }
 
-// vlan is gen_vlan for capture files: test the type field for 802.1Q,
-// 802.1ad or the old QinQ type, optionally the VLAN ID, then move the
-// type and payload offsets 4 bytes on for everything compiled after.
+// vlan is gen_vlan: test the type field for 802.1Q, 802.1ad or the old
+// QinQ type, optionally the VLAN ID, then move the type and payload
+// offsets 4 bytes on for everything compiled after. On a live socket the
+// outermost tag is liveVlan's.
 func (g *codegen) vlan(n *vlanNode) (cond, error) {
 	if g.l.linkType != LinkTypeEthernet {
 		return nil, g.errorf(n.at, "no VLAN support for %s", linkTypeName(g.l.linkType))
 	}
-	b := or(g.linktype(ethertype8021Q), g.linktype(ethertype8021AD))
-	b = or(b, g.linktype(ethertype8021QinQ))
+	first := !g.vlanSeen
+	g.vlanSeen = true
+	if g.live && first {
+		return g.liveVlan(n), nil
+	}
+	b := g.vlanTPID()
 	if n.hasID {
 		b = and(b, g.mcmp(orLinkPL, 0, szH, n.id, 0x0fff))
 	}
@@ -625,16 +663,17 @@ func (g *codegen) vlan(n *vlanNode) (cond, error) {
 	return b, nil
 }
 
-// Linux cooked-header packet type of outgoing packets.
-const linuxSLLOutgoing = 4
-
+// inbound is gen_inbound: the packet type of the cooked headers, or on a
+// live socket the kernel's.
 func (g *codegen) inbound(n *dirNode) (cond, error) {
 	var c cond
-	switch g.l.linkType {
-	case LinkTypeLinuxSLL:
-		c = g.cmp(orLinkHdr, 0, szH, linuxSLLOutgoing)
-	case LinkTypeLinuxSLL2:
-		c = g.cmp(orLinkHdr, 10, szB, linuxSLLOutgoing)
+	switch {
+	case g.l.linkType == LinkTypeLinuxSLL:
+		c = g.cmp(orLinkHdr, 0, szH, linuxPacketOutgoing)
+	case g.l.linkType == LinkTypeLinuxSLL2:
+		c = g.cmp(orLinkHdr, 10, szB, linuxPacketOutgoing)
+	case g.live:
+		c = g.cmp(orPacket, skfOff+skfPktType, szH, linuxPacketOutgoing)
 	default:
 		return nil, g.errorf(n.at, "inbound/outbound not supported on %s when reading capture files", linkTypeName(g.l.linkType))
 	}

@@ -117,7 +117,7 @@ func loadOracle(t testing.TB, name string) map[string]oracleResult {
 			if msg == "expression rejects all packets" {
 				// libpcap's optimiser refuses a program that is just "ret #0";
 				// flowcap compiles it (a pcapng file may mix link types).
-				out[expr] = oracleResult{raw: []bpf.RawInstruction{{Op: clsRET | retK}}, text: body}
+				out[expr] = oracleResult{raw: []bpf.RawInstruction{{Op: clsRET | retK}}, unopt: unopt, text: body}
 				continue
 			}
 			out[expr] = oracleResult{err: msg, text: body}
@@ -173,7 +173,12 @@ func emptyCapture(t testing.TB, dir string, lt uint32) string {
 
 // runTcpdump returns tcpdump's output for args, or its error line.
 func runTcpdump(args ...string) (string, error) {
-	cmd := exec.Command("tcpdump", args...)
+	return tcpdumpOutput(exec.Command("tcpdump", args...))
+}
+
+// tcpdumpOutput runs a tcpdump command and returns its output, or its
+// error line.
+func tcpdumpOutput(cmd *exec.Cmd) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -12,8 +12,6 @@ var (
 	ErrUnsupportedLinkType = errors.New("unsupported link type")
 	// ErrTooLong: the program would exceed the kernel's 4096 instructions.
 	ErrTooLong = errors.New("filter program too long")
-	// ErrLive: live-capture code generation (Options.Live) is not there yet.
-	ErrLive = errors.New("live-capture filter code is not implemented yet")
 )
 
 // SyntaxError is an error located in a filter expression: a syntax error,

@@ -88,6 +88,7 @@ func TestFormatMatchesTcpdump(t *testing.T) {
 
 // Golden -ddd listings of flowcap's own programs, to see in review what a
 // change to the compiler does to the code.
+// Names starting "live-" are compiled with Options.Live.
 var goldenCases = []struct{ name, lt, expr string }{
 	{"tcp-port-80", "EN10MB", "tcp port 80"},
 	{"port-80-or-443", "EN10MB", "port 80 or 443"},
@@ -101,6 +102,11 @@ var goldenCases = []struct{ name, lt, expr string }{
 	{"null-ip6", "NULL", "ip6 and tcp"},
 	{"ports-list", "EN10MB", "(port 80 or port 443 or portrange 8000-8080)"},
 	{"long-jumps", "EN10MB", longExpr(40)},
+	{"live-vlan-port", "EN10MB", "vlan 100 and tcp port 80"},
+	{"live-qinq-http-get", "EN10MB", "vlan and vlan 20 and tcp[((tcp[12]&0xf0)>>2):4] = 0x47455420"},
+	{"live-inbound", "EN10MB", "inbound and not ifindex 1 and ip6"},
+	{"live-any", "LINUX_SLL2", "tcp port 80 and inbound and ifindex 2"},
+	{"live-any-sll", "LINUX_SLL", "outbound and link[14:2] = 0x86dd and udp"},
 }
 
 // longExpr ors n host tests: a program long enough to need far jumps.
@@ -119,11 +125,16 @@ func TestGoldenPrograms(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := Compile(c.expr, lt, Options{})
+		live := strings.HasPrefix(c.name, "live-")
+		p, err := Compile(c.expr, lt, Options{Live: live})
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		got := "# " + c.lt + ": " + c.expr + "\n" + Format(p, Listing) + Format(p, Decimal)
+		title := c.lt
+		if live {
+			title = "live " + c.lt
+		}
+		got := "# " + title + ": " + c.expr + "\n" + Format(p, Listing) + Format(p, Decimal)
 		path := filepath.Join(dir, c.name+".txt")
 		if *update {
 			if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -9,7 +9,10 @@ import (
 // FuzzCompile: any input string either fails with a located error (or
 // ErrTooLong) or yields, for every link type, a program the kernel would
 // accept and that golang.org/x/net/bpf's VM runs without error on the
-// corpus packets, deciding each as flowcap's own VM does. Seeds: every
+// corpus packets, deciding each as flowcap's own VM does; compiled with
+// Options.Live, it fails alike or yields programs the test interpreter of
+// the kernel runs without error on the packets as live sockets see them
+// (livediff_test.go compares their decisions with libpcap's). Seeds: every
 // expression of testdata/bpf/expressions.txt, and crashers kept in
 // testdata/fuzz/FuzzCompile.
 func FuzzCompile(f *testing.F) {
@@ -32,11 +35,35 @@ func FuzzCompile(f *testing.F) {
 			sample[lt] = append(sample[lt], ps[i])
 		}
 	}
+	liveViews := map[uint32][]liveView{
+		LinkTypeEthernet:  etherViews(sample[LinkTypeEthernet]),
+		LinkTypeLinuxSLL2: anyViews(sample[LinkTypeLinuxSLL2], nil),
+		LinkTypeLinuxSLL:  nil,
+	}
 	f.Fuzz(func(t *testing.T, expr string) {
 		filter, err := NewFilter(expr, Options{})
 		if err != nil {
 			checkLocated(t, expr, err)
 			return
+		}
+		live, err := NewFilter(expr, Options{Live: true})
+		if err != nil {
+			t.Fatalf("%q: parses for files, not live: %v", expr, err)
+		}
+		for lt, views := range liveViews {
+			p, err := live.Program(lt)
+			if err != nil {
+				if !errors.Is(err, ErrTooLong) {
+					checkLocated(t, expr, err)
+				}
+				continue
+			}
+			kernelRules(t, p.Raw())
+			for _, v := range views {
+				if _, err := runKernel(p.Raw(), v.data, uint32(v.wireLen), v.m); err != nil {
+					t.Fatalf("%q live %s: %v\n%s", expr, linkTypeName(lt), err, Format(p, Listing))
+				}
+			}
 		}
 		for _, name := range oracleLinkTypes {
 			lt, _ := LinkTypeByName(name)

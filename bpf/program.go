@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -17,8 +18,14 @@ type Options struct {
 	// Snaplen is the value an accepting program returns (the kernel keeps
 	// that many bytes of the packet); 0 means DefaultSnaplen.
 	Snaplen uint32
-	// Live asks for code for a live Linux socket (VLAN tags in ancillary
-	// data, the cooked "any" socket). Reserved: Compile returns ErrLive.
+	// Live compiles for the kernel's filter on a live Linux AF_PACKET
+	// socket instead of for capture files, as libpcap does for a live
+	// capture: on EN10MB the first "vlan" looks for the outer tag where the
+	// kernel put it (in the packet's metadata); LINUX_SLL and LINUX_SLL2
+	// stand for the cooked socket of "any", which hands the filter the
+	// network-layer packet; "inbound", "outbound" and "ifindex" work on
+	// every link type. A live program reads kernel metadata: give it to the
+	// kernel (Raw), not to Match. See live.go and docs/filters.md.
 	Live bool
 }
 
@@ -34,8 +41,9 @@ func (o Options) snaplen() uint32 {
 type Program struct {
 	expr     string
 	linkType uint32
+	live     bool
 	raw      []bpf.RawInstruction
-	vm       vm
+	vm       vm // nil for a live program
 }
 
 // Compile compiles a pcap-filter(7) expression for a link type. An empty
@@ -66,10 +74,18 @@ func (p *Program) LinkType() uint32 { return p.linkType }
 // String returns the expression the program was compiled from.
 func (p *Program) String() string { return p.expr }
 
+// Live reports whether the program was compiled with Options.Live.
+func (p *Program) Live() bool { return p.live }
+
 // Match runs the program on one packet: pkt is the captured bytes, wireLen
 // the length on the wire (what "len", "less" and "greater" test, as in
-// libpcap). It does not allocate.
+// libpcap). It does not allocate. It panics on a live program, whose
+// verdict depends on metadata only the kernel has: match packets in user
+// space with the program for files of the same expression.
 func (p *Program) Match(pkt []byte, wireLen int) bool {
+	if p.live {
+		panic("bpf: Match on a program compiled with Options.Live (it reads kernel metadata): use the program for files")
+	}
 	return p.vm.run(pkt, uint32(wireLen)) != 0
 }
 
@@ -94,9 +110,6 @@ type part struct {
 // NewFilter parses expr. Syntax errors and unknown names are reported
 // here; what a link type cannot do is reported by Program.
 func NewFilter(expr string, opts Options) (*Filter, error) {
-	if opts.Live {
-		return nil, ErrLive
-	}
 	root, err := parse(expr)
 	if err != nil {
 		return nil, err
@@ -162,8 +175,11 @@ func (f *Filter) compile(linkType uint32) (*Program, error) {
 	if !ok {
 		return nil, fmt.Errorf("compile filter for link type %d: %w", linkType, ErrUnsupportedLinkType)
 	}
-	g := &codegen{l: l}
+	g := &codegen{l: l, live: f.opts.Live}
 	var c cond = constCond(true)
+	if g.live && linkType == LinkTypeEthernet && slices.ContainsFunc(f.parts, func(p part) bool { return hasVlan(p.root) }) {
+		g.regs = vlanReg + 1 // reserved for the whole program
+	}
 	for i, p := range f.parts {
 		g.expr = p.expr
 		pc, err := g.genNode(p.root)
@@ -176,14 +192,26 @@ func (f *Filter) compile(linkType uint32) (*Program, error) {
 			c = and(c, pc)
 		}
 	}
+	if g.varOff {
+		// The run-time part of the offsets starts at 0 on every path.
+		c = and(&effect{[]insn{ldImm(0), st(vlanReg)}}, c)
+	}
 	raw, err := assemble(c, f.opts.snaplen())
 	if err != nil {
 		return nil, fmt.Errorf("compile %q for %s: %w", f.String(), linkTypeName(linkType), err)
 	}
-	v, err := newVM(raw)
+	p := &Program{expr: f.String(), linkType: linkType, live: g.live, raw: raw}
+	if g.liveCooked() {
+		err = cook(raw, linkType)
+	}
+	if err == nil && g.live {
+		err = checkLive(raw)
+	} else if err == nil {
+		p.vm, err = newVM(raw)
+	}
 	if err != nil {
 		// The compiler made a program its own checker refuses: a bug.
 		return nil, fmt.Errorf("bpf: internal error compiling %q: %w", f.String(), err)
 	}
-	return &Program{expr: f.String(), linkType: linkType, raw: raw, vm: v}, nil
+	return p, nil
 }

@@ -136,8 +136,11 @@ func (s *vstate) learn(f fact) {
 	s.facts = append(s.facts, f)
 }
 
-// meet keeps what holds on both incoming paths.
-func (s *vstate) meet(o *vstate) {
+// meet keeps what holds on both incoming paths. A scratch word that
+// differs gets a new number: whatever it holds, every load of it until the
+// next store gives the same value (a live "vlan" leaves 0 or 4 in vlanReg,
+// which all later offsets add).
+func (s *vstate) meet(o *vstate, n *numbering) {
 	if s.a != o.a {
 		s.a = 0
 	}
@@ -146,7 +149,7 @@ func (s *vstate) meet(o *vstate) {
 	}
 	for i := range s.mem {
 		if s.mem[i] != o.mem[i] {
-			s.mem[i] = 0
+			s.mem[i] = n.fresh()
 		}
 	}
 	// Values known on both sides, as sets: P0 == 2 on one path and
@@ -393,7 +396,7 @@ func analyse(code []jinsn, n *numbering) (entry []*vstate) {
 		if entry[i] == nil {
 			entry[i] = s
 		} else {
-			entry[i].meet(s)
+			entry[i].meet(s, n)
 		}
 	}
 	for i, in := range code {
@@ -484,7 +487,7 @@ func eliminate(code []jinsn) bool {
 		if entry[i] == nil {
 			entry[i] = s
 		} else {
-			entry[i].meet(s)
+			entry[i].meet(s, n)
 		}
 	}
 	changed := false
