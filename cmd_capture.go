@@ -14,7 +14,6 @@ import (
 	"io"
 	"os"
 	"os/user"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,9 +38,8 @@ type liveConfig struct {
 }
 
 // liveOptions are the compiler options for the kernel's copy of the
-// filter. The live code generation (VLAN tags seen through ancillary loads)
-// is not in the bpf package yet: until it is, NewFilter answers ErrLive and
-// the kernel gets the program compiled as for a file (see kernelProgram).
+// filter: libpcap's code for live Linux sockets (the outer VLAN tag in the
+// kernel's metadata; the cooked socket of any).
 var liveOptions = bpf.Options{Live: true}
 
 func captureFlags() []cli.Flag {
@@ -128,7 +126,7 @@ func captureMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) err
 	// the early returns.
 	closeLive := sync.OnceFunc(func() { live.Close() })
 	defer closeLive()
-	if err := attachFilter(live, cfg, stderr); err != nil {
+	if err := attachFilter(live, cfg); err != nil {
 		return err
 	}
 	if lc.user != "" {
@@ -252,39 +250,31 @@ func openLiveError(name string, err error) error {
 	return err
 }
 
-// vlanWord finds "vlan" as a word of an expression.
-var vlanWord = regexp.MustCompile(`(^|[^A-Za-z0-9_.-])vlan($|[^A-Za-z0-9_.-])`)
-
 // attachFilter gives the kernel its copy of the filter, compiled for what
-// the socket sees. Every packet is checked again in user space, against
-// the program for files (p.matcher): this costs a few tens of nanoseconds
-// a packet, and keeps out the unfiltered packets that reached the ring
-// between the bind and the attach. The two agree because the capture puts
-// back the VLAN tag the kernel took off, so user space sees frames as a
-// file written by tcpdump holds them.
-func attachFilter(live *capture.Live, cfg *config, stderr io.Writer) error {
+// the socket sees (bpf.Options.Live). Every packet is checked again in user
+// space, against the program for files (p.matcher): this costs a few tens
+// of nanoseconds a packet, and keeps out the unfiltered packets that
+// reached the ring between the bind and the attach. User space sees frames
+// as a file written by tcpdump holds them (the capture puts back the VLAN
+// tag the kernel took off), so the program for files must compile too.
+func attachFilter(live *capture.Live, cfg *config) error {
 	if cfg.filter == nil {
 		return nil // OpenLive attached its own prefix, accepting everything else
 	}
+	if _, err := cfg.filter.Program(uint32(live.LinkType())); err != nil {
+		return fmt.Errorf("the filter cannot apply to %s (%v), where flowcap checks every packet again in user space: %w", live.Interface(), live.LinkType(), err)
+	}
 	kf, err := buildFilter(liveOptions, cfg.exprs)
-	if errors.Is(err, bpf.ErrLive) {
-		// No live code generation yet: the program for files. Its VLAN
-		// tests look for a tag in the frame, which the kernel has taken
-		// off, so an expression with "vlan" is left to user space.
-		kf = cfg.filter
-		if live.LinkType() == capture.LinkEthernet && vlanWord.MatchString(kf.String()) {
-			if cfg.quieter {
-				return nil
-			}
-			fmt.Fprintf(stderr, "flowcap: note: \"vlan\" is tested in user space only (the kernel strips the tag before its filter runs): every packet crosses into flowcap\n")
-			return nil
-		}
-	} else if err != nil {
+	if err != nil {
 		return err
 	}
-	prog, err := kf.Program(uint32(live.LinkType()))
+	lt := uint32(live.LinkType())
+	if live.Interface() == "any" {
+		lt = bpf.LinkTypeLinuxSLL2 // the cooked socket, as tcpdump -i any compiles for it
+	}
+	prog, err := kf.Program(lt)
 	if err != nil {
-		return fmt.Errorf("the filter cannot apply to %s (%v): %w", live.Interface(), live.LinkType(), err)
+		return fmt.Errorf("the filter cannot apply to %s in the kernel: %w", live.Interface(), err)
 	}
 	return live.SetFilter(prog.Raw())
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -104,6 +105,54 @@ func TestFilterCommandErrors(t *testing.T) {
 		}
 		if stdout != "" {
 			t.Errorf("%q: wrote %q on an error", c.args, stdout)
+		}
+	}
+}
+
+// -i IF prints the program flowcap capture -i IF gives the kernel: for
+// any, the cooked socket's (LINUX_SLL2 live); for a loopback, Ethernet's.
+// --live -y LINKTYPE prints it without an interface.
+func TestFilterCommandLive(t *testing.T) {
+	lo := ""
+	ifs, _ := net.Interfaces()
+	for _, ifi := range ifs {
+		if ifi.Flags&net.FlagLoopback != 0 {
+			lo = ifi.Name
+		}
+	}
+	if lo == "" {
+		t.Fatal("no loopback interface")
+	}
+	for _, c := range [][2][]string{
+		{{"-i", "any", "-ddd", "inbound and tcp port 80"}, {"--live", "-y", "LINUX_SLL2", "-ddd", "inbound and tcp port 80"}},
+		{{"-i", lo, "vlan 100 and tcp port 80"}, {"--live", "vlan 100 and tcp port 80"}},
+	} {
+		a, _, err1 := runFilter(t, c[0]...)
+		b, _, err2 := runFilter(t, c[1]...)
+		if err1 != nil || err2 != nil || a != b {
+			t.Errorf("%q: %v\n%s\n%q: %v\n%s", c[0], err1, a, c[1], err2, b)
+		}
+	}
+	golden, err := os.ReadFile("testdata/bpf/golden/live-vlan-port.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, err := runFilter(t, "--live", "-y", "EN10MB", "vlan 100 and tcp port 80")
+	if err != nil || !strings.Contains(string(golden), stdout) || !strings.Contains(stdout, "ldb      [vlanp]") {
+		t.Errorf("--live: %v\n%s\nwant the listing of testdata/bpf/golden/live-vlan-port.txt", err, stdout)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-i", "any", "-y", "EN10MB", "tcp"}, "give -i (the interface's link type) or -y, not both"},
+		{[]string{"-i", "no-such-interface0", "tcp"}, "interface no-such-interface0: no such interface"},
+		{[]string{"-i", "any", "ether[2] = 1"}, "cannot be filtered in the kernel on a cooked socket (any)"},
+		{[]string{"--live", "-y", "RAW", "vlan"}, "no VLAN support for RAW"},
+	} {
+		stdout, _, err := runFilter(t, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) || stdout != "" {
+			t.Errorf("%q: error %v, stdout %q, want %q", c.args, err, stdout, c.want)
 		}
 	}
 }

@@ -8,6 +8,10 @@
 //	if prog.Match(pkt, wireLen) { ... }           // per packet; no allocation
 //	sock.SetBPF(prog.Raw())                       // or give the kernel the instructions
 //
+// For the kernel's filter on a live Linux AF_PACKET socket, compile with
+// Options{Live: true} (see below) and give the kernel Raw(); match packets
+// in user space with the program for files.
+//
 // Compile(expr, linkType, opts) does both steps at once. Filter.And joins
 // filters ("-F EXPR" and trailing words); PortsExpr turns a "-P 80,443"
 // list into an expression; LinkTypeByName reads tcpdump's -y names; Format
@@ -70,6 +74,32 @@
 // Not supported (a clear error): gateway, protochain, mpls, pppoed,
 // pppoes, geneve, llc, 802.11 (wlan type/subtype/dir, addr1-4, ra, ta),
 // decnet, iso/esis/isis/clnp, ATM, SS7, pf, radio, ARCnet addresses, and
-// inbound/outbound/ifindex except on LINUX_SLL/LINUX_SLL2. Options.Live,
-// for the VLAN and cooked-socket code of live Linux capture, is reserved.
+// for files inbound/outbound/ifindex except on LINUX_SLL/LINUX_SLL2.
+//
+// # Live Linux sockets
+//
+// With Options.Live the code is libpcap 1.10.3's for a live capture on
+// Linux (live.go), where the filter reads packet metadata through
+// ancillary loads (SKF_AD_*):
+//
+//   - EN10MB, an Ethernet interface: the kernel takes the outer 802.1Q or
+//     802.1ad tag off before the filter runs. The first "vlan" tests the
+//     metadata (vlanp, vlan_tci) and falls back to the tag types in the
+//     frame; the offsets after it add a part known only at run time, kept
+//     in scratch word M[0] (0, or 4 for a tag left in the frame). The
+//     condition tree carries it as an effect, a statement list the
+//     optimiser never jumps over.
+//   - LINUX_SLL2 or LINUX_SLL: the cooked socket of "any", which starts
+//     the packet at its network header. The program is compiled for the
+//     cooked header, then cook moves its loads as libpcap's fix_program
+//     does: protocol, interface index and packet type become ancillary
+//     loads, payload offsets lose the header's length. Any other header
+//     byte is an error located in the expression.
+//   - Every link type: inbound, outbound and ifindex test the kernel's
+//     packet type and interface index.
+//
+// A live program reads metadata only the kernel has: Program.Match panics
+// on it. livediff_test.go runs live programs beside libpcap's (tcpdump -i
+// IF -ddd) in a test interpreter that answers ancillary loads from
+// per-packet metadata.
 package bpf

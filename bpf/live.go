@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"fmt"
+	"strings"
 
 	"golang.org/x/net/bpf"
 )
@@ -41,9 +42,11 @@ const (
 )
 
 // vlanReg is the scratch word that holds the run-time part of the
-// offsets after a live "vlan". It is reserved for the whole program (the
-// arithmetic's temporaries start above it): a register shared with them
-// could be overwritten on a path that has not yet run the "vlan".
+// offsets after a live "vlan" (libpcap keeps two equal words, for the type
+// field and the payload). It is reserved for the whole program, the
+// arithmetic's temporaries start above it: one of them in the same word
+// could overwrite the 0 stored at the start on a path that has not yet
+// run the "vlan".
 const vlanReg = 0
 
 // effect is a condition that is always true and runs stmts for what they
@@ -136,16 +139,13 @@ func (g *codegen) liveCooked() bool {
 
 // errCookedLoad is the message for a header load cookedLoadOK refuses.
 func (g *codegen) errCookedLoad(at int) error {
-	hdrLen, fields, _ := cookedHeader(g.l.linkType)
-	var names string
-	for i, f := range fields {
-		if i > 0 {
-			names += ", "
-		}
-		names += fmt.Sprintf("the %s, link[%d:%d]", f.name, f.off, map[uint16]int{szB: 1, szH: 2, szW: 4}[f.size])
+	_, fields, _ := cookedHeader(g.l.linkType)
+	var names []string
+	for _, f := range fields {
+		names = append(names, fmt.Sprintf("link[%d:%d] (%s)", f.off, map[uint16]int{szB: 1, szH: 2, szW: 4}[f.size], f.name))
 	}
-	return g.errorf(at, "cannot be filtered in the kernel on a cooked socket (any): of the %d-byte %s header the kernel has only %s",
-		hdrLen, linkTypeName(g.l.linkType), names)
+	return g.errorf(at, "cannot be filtered in the kernel on a cooked socket (any): of the %s header it has only %s",
+		linkTypeName(g.l.linkType), strings.Join(names, ", "))
 }
 
 // cook is libpcap's fix_program for a cooked socket, where the packet the
