@@ -126,7 +126,8 @@ func captureMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) err
 	// the early returns.
 	closeLive := sync.OnceFunc(func() { live.Close() })
 	defer closeLive()
-	if err := attachFilter(live, cfg); err != nil {
+	checkUntil, err := attachFilter(live, cfg)
+	if err != nil {
 		return err
 	}
 	if lc.user != "" {
@@ -154,6 +155,7 @@ func captureMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) err
 		return err
 	}
 	p.tap = tap
+	p.checkUntil = checkUntil
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if lc.count > 0 {
@@ -251,22 +253,21 @@ func openLiveError(name string, err error) error {
 }
 
 // attachFilter gives the kernel its copy of the filter, compiled for what
-// the socket sees (bpf.Options.Live). Every packet is checked again in user
-// space, against the program for files (p.matcher): this costs a few tens
-// of nanoseconds a packet, and keeps out the unfiltered packets that
-// reached the ring between the bind and the attach. User space sees frames
-// as a file written by tcpdump holds them (the capture puts back the VLAN
-// tag the kernel took off), so the program for files must compile too.
-func attachFilter(live *capture.Live, cfg *config) error {
+// the socket sees (bpf.Options.Live: libpcap's live Linux semantics, VLAN
+// tags in the kernel's metadata). It returns the time it was attached:
+// packets captured up to then reached the ring unfiltered (between the
+// bind and the attach), so user space checks them against the program for
+// files, on the frame with its tag put back; later packets are the
+// kernel's to judge, as with tcpdump -i. When the filter has no program
+// for files on this link type (inbound, outbound, ifindex), those few
+// early packets are dropped and counted instead.
+func attachFilter(live *capture.Live, cfg *config) (checkUntil int64, err error) {
 	if cfg.filter == nil {
-		return nil // OpenLive attached its own prefix, accepting everything else
-	}
-	if _, err := cfg.filter.Program(uint32(live.LinkType())); err != nil {
-		return fmt.Errorf("the filter cannot apply to %s (%v), where flowcap checks every packet again in user space: %w", live.Interface(), live.LinkType(), err)
+		return 0, nil // OpenLive attached its own prefix, accepting everything else
 	}
 	kf, err := buildFilter(liveOptions, cfg.exprs)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	lt := uint32(live.LinkType())
 	if live.Interface() == "any" {
@@ -274,9 +275,12 @@ func attachFilter(live *capture.Live, cfg *config) error {
 	}
 	prog, err := kf.Program(lt)
 	if err != nil {
-		return fmt.Errorf("the filter cannot apply to %s in the kernel: %w", live.Interface(), err)
+		return 0, fmt.Errorf("the filter cannot apply to %s in the kernel: %w", live.Interface(), err)
 	}
-	return live.SetFilter(prog.Raw())
+	if err := live.SetFilter(prog.Raw()); err != nil {
+		return 0, err
+	}
+	return time.Now().UnixNano(), nil
 }
 
 // dropPrivileges switches to the user spec names (a name from the user

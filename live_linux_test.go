@@ -757,3 +757,40 @@ func TestCaptureInterfaceGone(t *testing.T) {
 		t.Errorf("want one line about the interface, then the summary:\n%s", out)
 	}
 }
+
+// Past the start, the kernel judges packets with libpcap's live semantics,
+// as tcpdump -i does: the outer VLAN tag is metadata, so "tcp" takes tagged
+// TCP (in a file it would not: the frame's type is 0x8100), and inbound,
+// outbound and ifindex work. Either way every replayed packet is taken here,
+// so the files are those of flowcap read without a filter.
+func TestCaptureLiveSemantics(t *testing.T) {
+	livetest.Require(t)
+	for _, tt := range []struct{ file, filter string }{
+		{"suricata__eve-overlap-payload-01__tcp-overlap.pcap", "tcp"},
+		{"zeek__http__bro.org.pcap", "inbound and tcp"},
+	} {
+		t.Run(tt.filter, func(t *testing.T) {
+			file := filepath.Join("testdata", "capture", tt.file)
+			ns := livetest.New(t)
+			dev := ns.TAP("d0", 65521)
+			live, read := t.TempDir(), t.TempDir()
+			r := startFlowcap(t, ns, "capture", "-i", "d0", "-J", "0", "-o", live, tt.filter)
+			if !strings.Contains(r.output(), "listening on d0,") {
+				t.Fatalf("not listening on d0:\n%s", r.output())
+			}
+			n := replay(t, dev, file)
+			if _, code := r.stop(t, syscall.SIGINT); code != 0 {
+				t.Fatalf("exit status %d after SIGINT, want 0:\n%s", code, r.output())
+			}
+			if s := r.summary(t); s.packets != n || s.dropped != 0 {
+				t.Errorf("captured %d packets (%d dropped), replayed %d:\n%s", s.packets, s.dropped, n, r.output())
+			}
+			flowcapRead(t, "-J", "0", "-o", read, file)
+			files := flowFiles(t, live)
+			if len(files) == 0 {
+				t.Fatalf("%q captured no flow", tt.filter)
+			}
+			sameFlowFiles(t, files, flowFiles(t, read))
+		})
+	}
+}

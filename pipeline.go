@@ -123,6 +123,11 @@ type pipeline struct {
 	counted      atomic.Int64
 	limitReached func()
 
+	// checkUntil, for a live capture with a filter in the kernel, is when
+	// it was attached: only packets captured until then are checked in
+	// user space (0: check every packet, as for files).
+	checkUntil int64
+
 	kernel *capture.LiveStats // a live capture's kernel counters, for the summary
 	wg     sync.WaitGroup
 	errMu  sync.Mutex
@@ -435,7 +440,7 @@ func (r *reader) feed(ctx context.Context, src capture.Source) error {
 		if isLive && r.clock-r.lastTick >= liveFlush {
 			r.tick()
 		}
-		if match != nil && info.LinkType.Supported() && !match(data, info) {
+		if match != nil && info.LinkType.Supported() && (r.p.checkUntil == 0 || info.Time <= r.p.checkUntil) && !match(data, info) {
 			r.stats.filtered++
 			continue
 		}
@@ -496,7 +501,9 @@ func (p *pipeline) matcher(input string) func([]byte, capture.Info) bool {
 			prog, err = p.cfg.filter.Program(uint32(lt))
 			if err != nil {
 				prog = nil
-				if !slices.Contains(failed, lt) {
+				// A live capture checks only the packets queued before its
+				// kernel filter came: dropping those few is no news.
+				if p.checkUntil == 0 && !slices.Contains(failed, lt) {
 					failed = append(failed, lt)
 					fmt.Fprintf(p.stderr, "flowcap: %s: the filter cannot apply to %v, its packets are skipped: %v\n", input, lt, err)
 				}
