@@ -173,7 +173,7 @@ func TestCorpus(t *testing.T) {
 	var runs []hostileRun
 	for i, f := range files {
 		// A race-instrumented child takes a second to start: a sample.
-		if raceEnabled && i%10 != 0 {
+		if raceEnabled && i%20 != 0 {
 			continue
 		}
 		runs = append(runs, hostileRun{name: filepath.Base(f), path: f})
@@ -188,7 +188,7 @@ func TestCorpus(t *testing.T) {
 func TestMutatedCaptures(t *testing.T) {
 	n := *hostileN
 	if raceEnabled {
-		n = min(n, 20) // a race-instrumented child takes a second to start
+		n = min(n, 10) // a race-instrumented child takes a second to start
 	}
 	if testing.Short() {
 		n = min(n, 100)

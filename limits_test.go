@@ -1,0 +1,38 @@
+package main
+
+import "testing"
+
+func TestParseBytes(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"0", 0, true},
+		{"16777216", 16 << 20, true},
+		{"16M", 16 << 20, true},
+		{"16m", 16 << 20, true},
+		{"16MiB", 16 << 20, true},
+		{"16MB", 16 << 20, true},
+		{"100K", 100 << 10, true},
+		{"2G", 2 << 30, true},
+		{"1T", 1 << 40, true},
+		{" 7 ", 7, true},
+		{"12B", 12, true},
+		{"1 GiB", 1 << 30, true},
+		{"", 0, false},
+		{"-1", 0, false},
+		{"1.5G", 0, false},
+		{"12iB", 0, false},
+		{"M", 0, false},
+		{"lots", 0, false},
+		{"99999999999T", 0, false}, // overflows
+		{"9223372036854775807", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := parseBytes(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d, ok %v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
