@@ -156,6 +156,9 @@ type config struct {
 	readers    int        // how many readers feed the pipeline at once (0: one)
 	live       liveConfig // flowcap capture
 	reports    reportConfig
+	mem        int64  // --mem: bytes of buffered data in all (perf.go)
+	cpuProfile string // hidden --cpuprofile and --memprofile: where to write profiles
+	memProfile string
 }
 
 func readFlags() []cli.Flag {
@@ -171,7 +174,7 @@ func readFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "quieter", Aliases: []string{"Q"}, Usage: "as -q, and no notes, nor warnings but those of lost data"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also list each flow as it closes"},
 		&cli.StringFlag{Name: "write", Aliases: []string{"w"}, Usage: "also write the packets that pass the filter to `FILE` as pcap (- is stdout)"},
-	}, slices.Concat(reportFlags(), limitFlags(), consoleFlags(), strictFlags())...)
+	}, slices.Concat(reportFlags(), limitFlags(), consoleFlags(), strictFlags(), perfFlags())...)
 }
 
 // configFrom binds the flags; expr is the tcpflow-style trailing expression.
@@ -209,6 +212,9 @@ func configFrom(c *cli.Context, expr string) (*config, error) {
 		return nil, fmt.Errorf("--overlap %q: must be last or first", o)
 	}
 	if err := limits(c, cfg); err != nil {
+		return nil, err
+	}
+	if err := perfConfig(c, cfg); err != nil {
 		return nil, err
 	}
 	var err error

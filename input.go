@@ -60,6 +60,16 @@ type watchedSource struct {
 	done func() // after Close; nil if nothing to do
 }
 
+// Block passes on the blocks of a source that has them (capture.Holder),
+// so that the reader hands packets over without copying them; nil if it
+// has none.
+func (s *watchedSource) Block() *capture.Block {
+	if h, ok := s.Source.(capture.Holder); ok {
+		return h.Block()
+	}
+	return nil
+}
+
 func watch(ctx context.Context, src capture.Source, f *os.File) *watchedSource {
 	// SetReadDeadline fails on what the poller cannot wait for (regular
 	// files): their reads never block.

@@ -31,8 +31,9 @@ import (
 
 const (
 	batchSegments = 512     // segments per batch
-	batchArena    = 1 << 19 // payload bytes per batch (64 KiB GRO segments fit)
-	batchesPerShd = 4       // batches in flight per shard: bounds memory, gives backpressure
+	batchArena    = 1 << 18 // payload bytes copied per batch (64 KiB GRO segments fit)
+	batchBlocks   = 3       // input blocks one batch may hold at most (see batch)
+	batchesPerShd = 4       // batches in flight per shard at most: bounds memory, gives backpressure
 
 	// A live reader sends its batches at least this often (capture time),
 	// so that flow files keep up with a slow trickle of packets.
@@ -42,28 +43,64 @@ const (
 	drainTimeout = time.Second
 )
 
-// batch carries segments from the reader to one shard. Its segments'
-// payloads point into arena (or, for an oversized one, into its own slice).
+// batch carries segments from the reader to one shard. A segment's payload
+// lies in one of the input blocks the batch holds (capture.Holder: no copy),
+// or was copied into arena (a datagram put together from fragments, a live
+// capture), or, when larger than a whole arena, into a slice of its own.
+//
+// A batch holds at most cap(blocks) blocks (memPlan), so that the blocks
+// alive stay few however the segments spread over the shards: the reader
+// keeps one pending batch per shard, and a shard that gets few segments
+// would otherwise hold old blocks for long.
 type batch struct {
-	segs  []reassembly.Segment
-	arena []byte
-	now   int64 // capture clock when the batch was sent
+	segs   []reassembly.Segment
+	arena  []byte           // made at the first copy
+	blocks []*capture.Block // retained; released when the shard is done
+	now    int64            // capture clock when the batch was sent
 }
 
+func newBatch(blocks int) *batch {
+	return &batch{segs: make([]reassembly.Segment, 0, batchSegments), blocks: make([]*capture.Block, 0, blocks)}
+}
+
+// reset empties b once its shard is done with it. Payloads no longer
+// point anywhere, so that they keep no memory alive.
 func (b *batch) reset() {
+	clear(b.segs)
 	b.segs = b.segs[:0]
 	b.arena = b.arena[:0]
+	for _, blk := range b.blocks {
+		blk.Release()
+	}
+	clear(b.blocks)
+	b.blocks = b.blocks[:0]
 }
 
-// add appends seg with its payload copied; false when the batch is full.
-func (b *batch) add(seg *reassembly.Segment) bool {
+// add appends seg, its payload (and its frame, -K) held in blk (nil: no
+// block) or copied; false when the batch is full.
+func (b *batch) add(seg *reassembly.Segment, blk *capture.Block) bool {
+	if len(b.segs) == cap(b.segs) {
+		return false
+	}
+	if blk != nil && (len(seg.Payload) > 0 || seg.Frame != nil) &&
+		(len(seg.Payload) == 0 || blk.Contains(seg.Payload)) && (seg.Frame == nil || blk.Contains(seg.Frame)) {
+		if k := len(b.blocks); k == 0 || b.blocks[k-1] != blk {
+			if k == cap(b.blocks) {
+				return false
+			}
+			blk.Retain()
+			b.blocks = append(b.blocks, blk)
+		}
+		b.segs = append(b.segs, *seg)
+		return true
+	}
+	if b.arena == nil {
+		b.arena = make([]byte, 0, batchArena)
+	}
 	if seg.Frame != nil {
 		return b.addFramed(seg) // -K
 	}
 	n := len(seg.Payload)
-	if len(b.segs) == cap(b.segs) {
-		return false
-	}
 	if len(b.arena)+n > cap(b.arena) {
 		if len(b.segs) > 0 {
 			return false
@@ -135,15 +172,22 @@ type pipeline struct {
 }
 
 func newPipeline(cfg *config, stdout, stderr io.Writer) (*pipeline, error) {
+	readers := max(cfg.readers, 1)
+	budget := cfg.mem
+	if budget == 0 {
+		budget = defaultMem << 20
+	}
+	mem := planMemory(budget, cfg.shards, readers)
+	setMemoryLimit(mem)
 	p := &pipeline{
 		cfg:    cfg,
 		stderr: stderr,
 		// Each reader holds up to one pending batch per shard, beyond
 		// those in flight.
-		free: make(chan *batch, cfg.shards*(batchesPerShd+max(cfg.readers, 1))),
+		free: make(chan *batch, cfg.shards*(mem.perShard+readers)),
 		open: make([]atomic.Int64, cfg.shards),
 	}
-	fc := flowfile.Config{Dir: cfg.outDir, MaxBytes: cfg.maxBytes, Shards: cfg.shards, Pcap: cfg.reports.pcap, MaxDisk: cfg.maxDisk}
+	fc := flowfile.Config{Dir: cfg.outDir, MaxBytes: cfg.maxBytes, Shards: cfg.shards, Pcap: cfg.reports.pcap, MaxDisk: cfg.maxDisk, MaxBuffer: mem.buffers}
 	if cfg.maxDisk > 0 {
 		fc.OnQuota = func() {
 			fmt.Fprintf(stderr, "flowcap: warning: --max-disk reached (%d bytes of flow files): no more flow data is written; what is left out is counted\n", cfg.maxDisk)
@@ -177,9 +221,9 @@ func newPipeline(cfg *config, stdout, stderr io.Writer) (*pipeline, error) {
 		p.strict = newStrictLog(stderr)
 	}
 	for range cap(p.free) {
-		p.free <- &batch{segs: make([]reassembly.Segment, 0, batchSegments), arena: make([]byte, 0, batchArena)}
+		p.free <- newBatch(mem.blocks)
 	}
-	pending := reassembly.NewBudget(reassembly.DefaultMaxPending) // out-of-order data, across shards
+	pending := reassembly.NewBudget(mem.pending) // out-of-order data, across shards
 	for i := range cfg.shards {
 		rc := cfg.reassembly
 		rc.Pending, rc.Index, rc.Count = pending, i, cfg.shards
@@ -187,7 +231,7 @@ func newPipeline(cfg *config, stdout, stderr io.Writer) (*pipeline, error) {
 			rc.OnEvent = p.strict.onEvent
 		}
 		shard := reassembly.NewShard(rc, sinkOf(i))
-		ch := make(chan *batch, batchesPerShd)
+		ch := make(chan *batch, mem.perShard)
 		p.shards = append(p.shards, shard)
 		p.work = append(p.work, ch)
 		p.wg.Add(1)
@@ -326,19 +370,20 @@ func (p *pipeline) newReader() *reader {
 	return r
 }
 
-// dispatch queues one decoded segment for its shard.
-func (r *reader) dispatch(seg *reassembly.Segment) {
+// dispatch queues one decoded segment for its shard; its payload lies in
+// blk, or is copied when blk is nil or does not hold it.
+func (r *reader) dispatch(seg *reassembly.Segment, blk *capture.Block) {
 	i := int(seg.Key.Hash() % uint64(len(r.pending)))
 	b := r.pending[i]
 	if b == nil {
 		b = <-r.p.free
 		r.pending[i] = b
 	}
-	if !b.add(seg) {
+	if !b.add(seg, blk) {
 		r.send(i)
 		b = <-r.p.free
 		r.pending[i] = b
-		b.add(seg)
+		b.add(seg, blk)
 	}
 }
 
@@ -392,6 +437,7 @@ func (r *reader) feed(ctx context.Context, src capture.Source) error {
 	var drainUntil time.Time           // set when a live source has been stopped
 	var unsupported []capture.LinkType // named once per input
 	match := r.p.matcher(src.Name())
+	holder, _ := src.(capture.Holder) // packets handed over in their blocks, not copied
 	for n := 0; ; n++ {
 		if n&255 == 0 {
 			r.publish()
@@ -473,7 +519,11 @@ func (r *reader) feed(ctx context.Context, src capture.Source) error {
 		if r.p.cfg.reports.pcap && !withFrame(&seg, data, uint32(info.LinkType)) {
 			r.stats.noFrame++
 		}
-		r.dispatch(&seg)
+		var blk *capture.Block
+		if holder != nil {
+			blk = holder.Block()
+		}
+		r.dispatch(&seg, blk)
 	}
 }
 
@@ -515,7 +565,16 @@ func (p *pipeline) matcher(input string) func([]byte, capture.Info) bool {
 }
 
 // readMain is `flowcap read`: every input in order, one capture.
-func readMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
+func readMain(ctx context.Context, cfg *config, stdout, stderr io.Writer) (err error) {
+	stopProfile, err := startProfile(cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if perr := stopProfile(); err == nil {
+			err = perr
+		}
+	}()
 	var tap *pcapTap
 	if cfg.writePcap != "" {
 		var err error

@@ -186,6 +186,9 @@ type input struct {
 
 func (in *input) Name() string { return in.name }
 
+// Block makes the file and stream sources Holders.
+func (in *input) Block() *Block { return in.b.cur }
+
 func (in *input) Close() error {
 	if in.gzip != nil {
 		in.gzip.Close()
@@ -246,35 +249,36 @@ func pcapMagic(m []byte) binary.ByteOrder {
 // bufReader is a read buffer that hands out slices of itself: a record read
 // whole stays where it is (no copy per packet), and the buffer grows only as
 // bytes arrive, so a record that claims 16 MiB in a 100-byte input costs
-// nothing. A slice is valid until the next call.
+// nothing. A slice is valid until the next call, or for as long as its
+// block (cur) is retained: the buffer then moves to another block rather
+// than overwrite it.
 type bufReader struct {
 	r    io.Reader
+	cur  *Block // buf's memory; nil before the first read
 	buf  []byte
 	pos  int   // unread bytes are buf[pos:end]
 	end  int   //
 	off  int64 // input offset of buf[pos]
 	err  error // sticky error from r
 	size int   // initial buffer size
+	pool *blockPool
 }
 
-const bufSize = 256 << 10
+// BlockSize is the size of the blocks a file or stream source reads into
+// (see Block); a record larger than that gets a block of its own.
+const BlockSize = 256 << 10
 
-func newBufReader(r io.Reader) *bufReader { return &bufReader{r: r, size: bufSize} }
+const bufSize = BlockSize
+
+func newBufReader(r io.Reader) *bufReader {
+	return &bufReader{r: r, size: bufSize, pool: newBlockPool(bufSize)}
+}
 
 // fill tries to have n unread bytes buffered.
 func (b *bufReader) fill(n int) {
 	for b.end-b.pos < n && b.err == nil {
-		if len(b.buf)-b.pos < n && b.pos > 0 { // slide the unread bytes to the front
-			b.end = copy(b.buf, b.buf[b.pos:b.end])
-			b.pos = 0
-		}
-		if b.end == len(b.buf) { // full of unread bytes: grow, at most doubling
-			size := max(b.size, min(n, 2*len(b.buf)))
-			nb := make([]byte, size)
-			copy(nb, b.buf[b.pos:b.end])
-			b.end -= b.pos
-			b.pos = 0
-			b.buf = nb
+		if b.end == len(b.buf) || len(b.buf)-b.pos < n && b.pos > 0 {
+			b.makeRoom(n)
 		}
 		m, err := b.r.Read(b.buf[b.end:])
 		b.end += m
@@ -293,6 +297,29 @@ func (b *bufReader) fill(n int) {
 			b.err = err
 		}
 	}
+}
+
+// makeRoom moves the unread bytes to the front of the buffer, which grows
+// (at most doubling, towards n) when they fill it. The bytes move to
+// another block when someone else holds the current one.
+func (b *bufReader) makeRoom(n int) {
+	unread := b.end - b.pos
+	size := len(b.buf)
+	if unread == size {
+		size = max(b.size, min(n, 2*size))
+	}
+	if b.cur != nil && size <= len(b.cur.buf) && b.cur.refs.Load() == 1 {
+		copy(b.cur.buf, b.buf[b.pos:b.end])
+	} else {
+		nb := b.pool.get(size)
+		copy(nb.buf, b.buf[b.pos:b.end])
+		if b.cur != nil {
+			b.cur.Release()
+		}
+		b.cur = nb
+	}
+	b.buf = b.cur.buf[:size]
+	b.pos, b.end = 0, unread
 }
 
 // next consumes n bytes. If fewer are left it returns what there is and the

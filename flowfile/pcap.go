@@ -118,7 +118,6 @@ func (s *sink) Frame(st *reassembly.Stream, frame []byte, linkType uint32, t int
 func (s *sink) closePcap(f *file) error {
 	p := &f.pcap.f
 	err := s.flush(p)
-	s.dropBuf(p)
 	if p.fd >= 0 {
 		if cerr := s.closeFD(p); err == nil {
 			err = cerr

@@ -3,6 +3,7 @@ package flowfile
 import (
 	"errors"
 	"fmt"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -18,11 +19,15 @@ type file struct {
 	name   string // "" until the file is created
 	fd     int    // -1 when not open
 	size   int64  // bytes on disk: the end of the highest write
-	buf    []byte // bytes not yet written, for offsets bufOff on
-	bufOff int64
-	ext    int64 // the file is at least this long (zeros past size)
-	want   bool  // a Write came: the file must exist, even empty (-b)
+	ext    int64  // the file is at least this long (zeros past size)
+	want   bool   // a Write came: the file must exist, even empty (-b)
 	closed bool
+
+	// The write buffer (buffer.go): bufLen bytes for offsets bufOff on,
+	// in chunks of the sink's chunk sizes.
+	chunks [][]byte
+	bufOff int64
+	bufLen int
 
 	pcap *pcapFile // -K: the stream's frames; nil until the first
 
@@ -36,25 +41,31 @@ type file struct {
 	// The same for the stream's pcap (-K), whose records are taken whole.
 	pcapAcct int64
 
-	fdNewer, fdOlder   *file // the sink's open descriptors, most recent first
-	bufNewer, bufOlder *file // the sink's files holding a buffer
-	inBufList          bool
+	fdNewer, fdOlder *file // the sink's open descriptors, most recent first
+	bkNewer, bkOlder *file // the sink's files holding as many chunks
 }
-
-func (f *file) bufEnd() int64 { return f.bufOff + int64(len(f.buf)) }
 
 // sink writes the flow files of one shard. One goroutine uses it.
 type sink struct {
 	w                  *Writer
 	own                int // descriptors open
 	fdNewest, fdOldest *file
-	bufNewest          *file
-	bufOldest          *file
-	free               [][]byte // spare write buffers, any size class
-	scratch            []byte   // for moving and comparing file data
+
+	minChunk int          // a file's first chunk: buffer.go
+	maxClass int          // chunk k is minChunk<<min(k, maxClass) bytes
+	direct   int          // a write this big is not buffered
+	free     [][][]byte   // spare chunks by size class, counted in the budget
+	buckets  []bucket     // buckets[k]: the files holding k chunks
+	top      int          // no bucket above it holds a file
+	iov      []unix.Iovec // for pwritev
+	scratch  []byte       // for moving and comparing file data
 }
 
-func newSink(w *Writer) *sink { return &sink{w: w} }
+func newSink(w *Writer) *sink {
+	s := &sink{w: w, direct: max(w.cfg.BufferSize/4, 1)}
+	s.chunkSizes(w.cfg.BufferSize)
+	return s
+}
 
 func (s *sink) state(st *reassembly.Stream) *file {
 	if f, ok := st.Handle.(*file); ok {
@@ -85,42 +96,43 @@ func (s *sink) Write(st *reassembly.Stream, off int64, p []byte) error {
 	return s.writeAt(f, off, p)
 }
 
-// writeAt stores p at off of f, through f's buffer.
+// writeAt stores p at off of f: in its buffer when p extends or overlaps
+// it (up to Config.BufferSize), else in a new buffer once the old one is
+// written out. A large p goes straight to the file, after the buffer it
+// continues in the same write.
 func (s *sink) writeAt(f *file, off int64, p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
-	if len(f.buf) > 0 && off >= f.bufOff && off <= f.bufEnd() {
-		need := int(off-f.bufOff) + len(p)
-		if need <= cap(f.buf) || need <= s.w.cfg.BufferSize {
-			if need > cap(f.buf) {
-				if err := s.grow(f, need); err != nil {
+	if f.bufLen > 0 {
+		if off >= f.bufOff && off <= f.bufEnd() {
+			if n := int(max(off+int64(len(p)), f.bufEnd()) - f.bufOff); n <= s.w.cfg.BufferSize {
+				if ok, err := s.reserveChunks(f, n); ok || err != nil {
+					if ok {
+						s.copyIn(f, off, p)
+					}
 					return err
 				}
 			}
-			if need > len(f.buf) {
-				f.buf = f.buf[:need]
+			if off == f.bufEnd() {
+				return s.writeOut(f, p)
 			}
-			copy(f.buf[off-f.bufOff:], p)
-			s.bufTouch(f)
-			return nil
 		}
-	}
-	if err := s.flush(f); err != nil {
-		return err
-	}
-	if len(p) >= s.w.cfg.BufferSize {
-		return s.pwrite(f, p, off)
-	}
-	if cap(f.buf) < len(p) {
-		if err := s.grow(f, len(p)); err != nil {
+		if err := s.flush(f); err != nil {
 			return err
 		}
 	}
-	f.bufOff = off
-	f.buf = append(f.buf[:0], p...)
-	s.bufTouch(f)
-	return nil
+	if len(p) < s.direct {
+		ok, err := s.reserveChunks(f, len(p))
+		if ok {
+			f.bufOff = off
+			s.copyIn(f, off, p)
+		}
+		if ok || err != nil {
+			return err
+		}
+	}
+	return s.pwrite(f, p, off)
 }
 
 // Shift moves the stream's data n bytes later, zeros in front.
@@ -148,10 +160,10 @@ func (s *sink) Shift(st *reassembly.Stream, n int64) error {
 		// Nothing on disk yet: moving the buffer is enough. Bytes moved
 		// past -b are dropped, but the file still reaches the cap (as it
 		// does when the move happens on disk).
-		if len(f.buf) > 0 {
+		if f.bufLen > 0 {
 			f.bufOff += n
 			if m > 0 && f.bufEnd() > m {
-				f.buf = f.buf[:max(0, m-f.bufOff)]
+				f.bufLen = int(max(0, m-f.bufOff))
 				f.ext = max(f.ext, m)
 			}
 		}
@@ -231,7 +243,20 @@ func (s *sink) Close(st *reassembly.Stream) error {
 			}
 		}
 	}
-	s.dropBuf(f)
+	s.release(f)
+	// The file's times are the first packet's, as tcpflow sets them:
+	// through the descriptor if it is open, else by name.
+	ts := [2]unix.Timespec{unix.NsecToTimespec(f.first), unix.NsecToTimespec(f.first)}
+	if err == nil && f.name != "" {
+		if f.fd >= 0 {
+			err = futimens(f.fd, &ts)
+		} else {
+			err = unix.UtimesNanoAt(s.w.dirfd, f.name, ts[:], unix.AT_SYMLINK_NOFOLLOW)
+		}
+		if err != nil {
+			err = fmt.Errorf("set times of %s: %w", s.w.path(f.name), err)
+		}
+	}
 	if f.fd >= 0 {
 		if cerr := s.closeFD(f); err == nil {
 			err = cerr
@@ -247,10 +272,6 @@ func (s *sink) Close(st *reassembly.Stream) error {
 		return nil
 	}
 	s.w.bytes.Add(uint64(f.size))
-	ts := unix.NsecToTimespec(f.first)
-	if err := unix.UtimesNanoAt(s.w.dirfd, f.name, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("set times of %s: %w", s.w.path(f.name), err)
-	}
 	if s.w.cfg.OnClose != nil {
 		s.w.cfg.OnClose(st, f.name, f.size)
 	}
@@ -322,7 +343,7 @@ func (s *sink) Check(st *reassembly.Stream, off int64, p []byte) (held, differ i
 		return 0, 0, nil
 	}
 	end := max(f.size, f.ext)
-	if len(f.buf) > 0 {
+	if f.bufLen > 0 {
 		end = max(end, f.bufEnd())
 	}
 	if off >= end {
@@ -355,8 +376,8 @@ func (s *sink) Check(st *reassembly.Stream, off int64, p []byte) (held, differ i
 		o := off + int64(i)
 		var have byte
 		switch {
-		case len(f.buf) > 0 && o >= f.bufOff && o < f.bufEnd():
-			have = f.buf[o-f.bufOff]
+		case f.bufLen > 0 && o >= f.bufOff && o < f.bufEnd():
+			have = s.bufByte(f, o)
 		case o < f.size:
 			have = disk[i]
 		}
@@ -365,16 +386,6 @@ func (s *sink) Check(st *reassembly.Stream, off int64, p []byte) (held, differ i
 		}
 	}
 	return held, differ, nil
-}
-
-// flush writes the buffer out; the buffer stays with the file.
-func (s *sink) flush(f *file) error {
-	if len(f.buf) == 0 {
-		return nil
-	}
-	err := s.pwrite(f, f.buf, f.bufOff)
-	f.buf = f.buf[:0]
-	return err
 }
 
 func (s *sink) pwrite(f *file, p []byte, off int64) error {
@@ -530,61 +541,13 @@ func (s *sink) closeFD(f *file) error {
 	return nil
 }
 
-// grow gives f a buffer of at least n bytes, keeping its contents, and
-// keeps the sink's buffers within the shared memory budget by writing out
-// the least recently used ones.
-func (s *sink) grow(f *file, n int) error {
-	size := minBufferSize
-	for size < n {
-		size *= 4
-	}
-	size = max(min(size, s.w.cfg.BufferSize), n)
-	var b []byte
-	for i := len(s.free) - 1; i >= 0; i-- {
-		if cap(s.free[i]) == size {
-			b = s.free[i][:0]
-			s.free = append(s.free[:i], s.free[i+1:]...)
-			break
-		}
-	}
-	if b == nil {
-		b = make([]byte, 0, size)
-	}
-	b = append(b, f.buf...)
-	s.dropBuf(f)
-	f.buf = b
-	s.w.buf.Add(int64(cap(b)))
-	s.bufTouch(f)
-	for s.w.buf.Load() > s.w.cfg.MaxBuffer && s.bufOldest != nil && s.bufOldest != f {
-		v := s.bufOldest
-		if err := s.flush(v); err != nil {
-			return err
-		}
-		s.dropBuf(v)
-	}
-	return nil
-}
-
-// dropBuf takes f's buffer away (written out or not: the caller knows).
-func (s *sink) dropBuf(f *file) {
-	if f.buf == nil {
-		return
-	}
-	s.w.buf.Add(-int64(cap(f.buf)))
-	if len(s.free) < 16 {
-		s.free = append(s.free, f.buf[:0])
-	}
-	f.buf = nil
-	s.bufUnlink(f)
-}
-
 // closeAll writes out and closes everything still held.
 func (s *sink) closeAll() error {
 	var errs []error
-	for s.bufOldest != nil {
-		f := s.bufOldest
-		errs = append(errs, s.flush(f))
-		s.dropBuf(f)
+	for k := range s.buckets {
+		for s.buckets[k].oldest != nil {
+			errs = append(errs, s.flush(s.buckets[k].oldest))
+		}
 	}
 	for s.fdOldest != nil {
 		errs = append(errs, s.closeFD(s.fdOldest))
@@ -592,7 +555,8 @@ func (s *sink) closeAll() error {
 	return errors.Join(errs...)
 }
 
-// The two LRU lists, intrusive so that moving a file costs no allocation.
+// The LRU list of open descriptors, intrusive so that moving a file costs
+// no allocation.
 
 func (s *sink) fdPush(f *file) {
 	f.fdOlder, f.fdNewer = s.fdNewest, nil
@@ -626,36 +590,12 @@ func (s *sink) fdTouch(f *file) {
 	}
 }
 
-func (s *sink) bufTouch(f *file) {
-	if s.bufNewest == f {
-		return
+// futimens sets the times of the file open as fd (utimensat with a NULL
+// path, as the C library's futimens does).
+func futimens(fd int, ts *[2]unix.Timespec) error {
+	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(ts)), 0, 0, 0)
+	if e != 0 {
+		return e
 	}
-	s.bufUnlink(f)
-	f.bufOlder, f.bufNewer = s.bufNewest, nil
-	if s.bufNewest != nil {
-		s.bufNewest.bufNewer = f
-	}
-	s.bufNewest = f
-	if s.bufOldest == nil {
-		s.bufOldest = f
-	}
-	f.inBufList = true
-}
-
-func (s *sink) bufUnlink(f *file) {
-	if !f.inBufList {
-		return
-	}
-	if f.bufNewer != nil {
-		f.bufNewer.bufOlder = f.bufOlder
-	} else {
-		s.bufNewest = f.bufOlder
-	}
-	if f.bufOlder != nil {
-		f.bufOlder.bufNewer = f.bufNewer
-	} else {
-		s.bufOldest = f.bufNewer
-	}
-	f.bufNewer, f.bufOlder = nil, nil
-	f.inBufList = false
+	return nil
 }

@@ -5,13 +5,8 @@
 //	gencap -workload short -conns 200000 -o short.pcap
 //	gencap -workload gro -size 1GiB -o gro.pcapng
 //
-// interleaved: conns connections open at once, packets interleaved at
-// random, 1460-byte segments (1514-byte frames); each client sends 1/8 of
-// its share of size, the server the rest. short: many short connections,
-// about 2 KiB each way, 1000 open at a time (size is ignored). gro: a few
-// flows of 65000-byte segments, frames larger than the MTU as a GRO capture
-// has them, IP total length set. A name ending in .pcapng writes pcapng, in
-// .gz gzip-compressed.
+// The workloads are capturetest.Workload's (-h lists them). A name ending
+// in .pcapng writes pcapng, in .gz gzip-compressed.
 package main
 
 import (
@@ -51,7 +46,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "gencap:", err)
 		return 2
 	}
-	sc, err := build(*workload, *conns, total, *seed, *v6)
+	sc, err := capturetest.Workload(*workload, *conns, total, *seed, *v6)
 	if err != nil {
 		fmt.Fprintln(stderr, "gencap:", err)
 		return 2
@@ -65,48 +60,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s: %d packets, %d bytes of frames, %d connections, %d expected flow files (%s)\n",
 		*out, st.Packets, st.Bytes, len(sc.Conns), st.Files, f)
 	return 0
-}
-
-func build(workload string, conns int, total int64, seed uint64, v6 bool) (*capturetest.Scenario, error) {
-	sc := &capturetest.Scenario{Seed: seed}
-	var client, server func(i int) int64
-	switch workload {
-	case "interleaved":
-		conns = or(conns, 10000)
-		share := total / int64(conns)
-		client = func(int) int64 { return share / 8 }
-		server = func(int) int64 { return share - share/8 }
-	case "short":
-		conns = or(conns, 200000)
-		sc.Concurrency = 1000
-		client = func(i int) int64 { return 1536 + int64(i*7919%1024) }
-		server = func(i int) int64 { return 1536 + int64(i*104729%1024) }
-	case "gro":
-		conns = or(conns, 4)
-		sc.MSS = 65000
-		share := total / int64(conns)
-		client = func(int) int64 { return 1024 }
-		server = func(int) int64 { return share - 1024 }
-	default:
-		return nil, fmt.Errorf("unknown workload %q (interleaved, short, gro)", workload)
-	}
-	sc.Conns = make([]capturetest.Conn, conns)
-	for i := range sc.Conns {
-		c, s := capturetest.Endpoints(i, v6)
-		sc.Conns[i] = capturetest.Conn{
-			Client: c, Server: s,
-			ClientData: capturetest.Pattern(seed^uint64(2*i), client(i)),
-			ServerData: capturetest.Pattern(seed^uint64(2*i+1), server(i)),
-		}
-	}
-	return sc, nil
-}
-
-func or(n, def int) int {
-	if n > 0 {
-		return n
-	}
-	return def
 }
 
 // parseSize reads 1GiB, 512MiB, 64KiB, 5GB, 100MB, 10kB or a byte count.
