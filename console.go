@@ -30,7 +30,7 @@ var consoleOptions = []string{"raw", "no-header", "seq", "line-time", "chunk-tim
 func consoleFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.BoolFlag{Name: "console", Aliases: []string{"c"}, Usage: "print the streams on stdout instead of writing files: each flow's data in order, in chunks as they become contiguous, each headed NAME: (tcpflow -c)"},
-		&cli.BoolFlag{Name: "raw", Aliases: []string{"x"}, Usage: "console: print the bytes as they are (default: \\xNN for all but printable ASCII, newline, CR and tab)"},
+		&cli.BoolFlag{Name: "raw", Aliases: []string{"x"}, Usage: "console: print every byte as it is, instead of \\xNN for all but printable ASCII, newline, CR and tab"},
 		&cli.BoolFlag{Name: "no-header", Aliases: []string{"j"}, Usage: "console: no NAME: in front of each chunk (tcpflow -C)"},
 		&cli.BoolFlag{Name: "seq", Aliases: []string{"s"}, Usage: "console: the sequence numbers of each chunk in its header, [seq FIRST:NEXT] as tcpdump prints them"},
 		&cli.BoolFlag{Name: "line-time", Aliases: []string{"t"}, Usage: "console: the capture time (RFC 3339, UTC, microseconds) in front of each line"},
