@@ -42,10 +42,11 @@ type progress struct {
 	shown  bool          // the bar is on the screen: writes go through prog
 	bar    *mpb.Bar
 
-	base atomic.Int64                       // bytes of the inputs read to their end
-	cur  atomic.Pointer[capture.Progresser] // the input being read
-	name atomic.Pointer[string]
-	open func() int64 // flows open now
+	base  atomic.Int64                       // bytes of the inputs read to their end
+	cur   atomic.Pointer[capture.Progresser] // the input being read
+	name  atomic.Pointer[string]
+	open  func() int64 // flows open now
+	total int64        // bytes of all the inputs; -1 if unknown
 
 	stopTick chan struct{}
 	ticked   sync.WaitGroup
@@ -64,7 +65,7 @@ func (pr *progress) start(inputs []string, open func() int64, opts ...mpb.Contai
 		}
 		total += fi.Size()
 	}
-	pr.open, pr.stopTick = open, make(chan struct{})
+	pr.open, pr.total, pr.stopTick = open, total, make(chan struct{})
 	// mpb drops what is written through it before it shows the bar: until
 	// then Write writes to stderr itself.
 	show := make(chan any)
@@ -115,7 +116,13 @@ func (pr *progress) tick() {
 		case <-pr.stopTick:
 			return
 		case <-t.C:
-			pr.bar.SetCurrent(pr.done())
+			done := pr.done()
+			if pr.total > 0 {
+				// A bar that reaches its total completes and goes; a file
+				// still growing as it is read must not make it go early.
+				done = min(done, pr.total-1)
+			}
+			pr.bar.SetCurrent(done)
 		}
 	}
 }

@@ -230,7 +230,7 @@ func (k *consoleSink) Write(st *reassembly.Stream, off int64, p []byte) error {
 			break
 		}
 		if r[0] > lo {
-			k.print(st, cs, lo, p[lo-off:r[0]-off])
+			k.printChunk(st, cs, lo, p[lo-off:r[0]-off])
 		}
 		lo = max(lo, r[1])
 		if lo >= end {
@@ -238,7 +238,7 @@ func (k *consoleSink) Write(st *reassembly.Stream, off int64, p []byte) error {
 		}
 	}
 	if lo < end {
-		k.print(st, cs, lo, p[lo-off:])
+		k.printChunk(st, cs, lo, p[lo-off:])
 	}
 	cs.printed = addRange(cs.printed, off, end)
 	return nil
@@ -299,8 +299,8 @@ func (k *consoleSink) Close(st *reassembly.Stream) error {
 	return k.c.failed()
 }
 
-// print formats one chunk, p at off, and queues it for the writer.
-func (k *consoleSink) print(st *reassembly.Stream, cs *conStream, off int64, p []byte) {
+// printChunk formats one chunk, p at off, and queues it for the writer.
+func (k *consoleSink) printChunk(st *reassembly.Stream, cs *conStream, off int64, p []byte) {
 	c := k.c
 	var b []byte
 	select {
