@@ -390,3 +390,91 @@ func BenchmarkConsole(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// FuzzConsole runs FuzzReassembly's segments through a Console: whatever
+// the order, overlaps and limits, each byte a stream was given is printed
+// exactly once (the bytes printed add up to the ranges written, -b applied).
+func FuzzConsole(f *testing.F) {
+	for _, seed := range fuzzSeeds() {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) < 1 {
+			return
+		}
+		mode := in[0]
+		rcfg := reassembly.Config{MaxGap: fuzzMaxGap, MaxPendingStream: 64, MaxFlows: 3, MaxShift: 1 << 16, MaxSpans: 4, Pending: reassembly.NewBudget(256)}
+		if mode&1 != 0 {
+			rcfg.Overlap = reassembly.FirstWins
+		}
+		if mode&4 != 0 {
+			rcfg.Arrival = true
+		}
+		ccfg := ConsoleConfig{Out: discard{}, Format: ConsoleFormat(mode >> 5 % 3), Seq: true}
+		if mode&8 != 0 {
+			ccfg.MaxBytes = 50
+		}
+		c := NewConsole(ccfg)
+		rec := &rangeSink{real: c.Sink(0), maxBytes: ccfg.MaxBytes, open: map[*reassembly.Stream]*[][2]int64{}}
+		sh := reassembly.NewShard(rcfg, rec)
+		for _, seg := range fuzzSegments(in) {
+			if err := sh.Handle(&seg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := sh.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Stats().Bytes; got != rec.bytes {
+			t.Fatalf("%d bytes printed, %d bytes written", got, rec.bytes)
+		}
+	})
+}
+
+// rangeSink passes writes on and counts the bytes of the ranges written to
+// each stream (with -b's cap), moved as Shift moves them.
+type rangeSink struct {
+	real     reassembly.Sink
+	maxBytes int64
+	open     map[*reassembly.Stream]*[][2]int64
+	bytes    uint64
+}
+
+func (r *rangeSink) Write(s *reassembly.Stream, off int64, p []byte) error {
+	rs := r.open[s]
+	if rs == nil {
+		rs = new([][2]int64)
+		r.open[s] = rs
+	}
+	end := off + int64(len(p))
+	if r.maxBytes > 0 {
+		end = min(end, r.maxBytes)
+	}
+	if off < end {
+		*rs = addRange(*rs, off, end)
+	}
+	return r.real.Write(s, off, p)
+}
+
+func (r *rangeSink) Shift(s *reassembly.Stream, n int64) error {
+	if rs := r.open[s]; rs != nil {
+		for i := range *rs {
+			(*rs)[i][0] += n
+			(*rs)[i][1] += n
+		}
+	}
+	return r.real.Shift(s, n)
+}
+
+func (r *rangeSink) Close(s *reassembly.Stream) error {
+	if rs := r.open[s]; rs != nil {
+		for _, x := range *rs {
+			r.bytes += uint64(x[1] - x[0])
+		}
+		delete(r.open, s)
+	}
+	return r.real.Close(s)
+}

@@ -66,6 +66,7 @@ func fuzzRun(t *testing.T, in []byte) {
 		wcfg.BufferSize, wcfg.MaxBuffer = 1<<12, 1<<20
 	}
 	rcfg.Pending = reassembly.NewBudget(256)
+	rcfg.OnEvent = func(s *reassembly.Stream, e reassembly.Event) { checkEvent(t, e) } // -l
 	w, err := New(wcfg)
 	if err != nil {
 		t.Fatal(err)
@@ -378,4 +379,22 @@ func (m *memModel) Check(s *reassembly.Stream, off int64, p []byte) (held, diffe
 		}
 	}
 	return held, differ, nil
+}
+
+// checkEvent fails t if an event of -l contradicts itself.
+func checkEvent(t *testing.T, e reassembly.Event) {
+	ok := e.Len > 0 && e.Off >= 0 && 0 <= e.Unchecked && e.Unchecked <= e.Seen && e.Seen <= e.Len && e.Differ <= e.Seen-e.Unchecked
+	switch e.Kind {
+	case reassembly.EventRetransmission:
+		ok = ok && e.Seen == e.Len && e.Differ == 0
+	case reassembly.EventOverlap:
+		ok = ok && e.Seen > 0 && (e.Seen < e.Len || e.Differ > 0)
+	case reassembly.EventOutOfOrder:
+		ok = ok && e.Seen == 0
+	default:
+		ok = false
+	}
+	if !ok {
+		t.Fatalf("event %+v", e)
+	}
 }
