@@ -191,3 +191,49 @@ func TestProgressTotal(t *testing.T) {
 		t.Errorf("lines written meanwhile lost or out of place:\n%q", out)
 	}
 }
+
+// TestConsoleColorTerminal: the console has tcpflow's colours when stdout
+// is a terminal, none with NO_COLOR or --color never (and none in a pipe:
+// the scripts).
+func TestConsoleColorTerminal(t *testing.T) {
+	t.Setenv("TERM", "xterm")
+	name := filepath.Join("testdata", "capture", "gopacket__pcap__test_ethernet.pcap")
+	for _, tt := range []struct {
+		name    string
+		args    []string
+		noColor string
+		want    bool
+	}{
+		{"terminal", nil, "", true},
+		{"NO_COLOR", nil, "1", false},
+		{"--color never", []string{"--color", "never"}, "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("NO_COLOR", tt.noColor)
+			ctl, tty := openPty(t)
+			var screen bytes.Buffer
+			read := make(chan struct{})
+			go func() {
+				defer close(read)
+				io.Copy(&screen, ctl)
+			}()
+			var errb bytes.Buffer
+			flowcapMu.Lock()
+			code := run(context.Background(), append([]string{"flowcap", "read", "-c", "-q", "--shards", "1", name}, tt.args...), tty, &errb)
+			flowcapMu.Unlock()
+			time.Sleep(100 * time.Millisecond)
+			tty.Close()
+			ctl.Close()
+			<-read
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errb.String())
+			}
+			out := screen.String()
+			blue := strings.Contains(out, "\x1b[0;34m010.001.001.002.44644-010.001.001.001.00080: GET / HTTP/1.1")
+			red := strings.Contains(out, "\x1b[0;31m010.001.001.001.00080-010.001.001.002.44644: HTTP/1.0 302")
+			if blue != tt.want || red != tt.want || strings.Contains(out, "\x1b[") != tt.want {
+				t.Errorf("colours %v, want %v:\n%q", blue && red, tt.want, out)
+			}
+		})
+	}
+}
