@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -47,7 +48,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // still writing (feeding) or silent with the FIFO open (stalled, where a
 // read waits for data): exit status 128+signal within 2 s; the summary;
 // every file is the start of its stream, complete up to where flowcap
-// stopped; report.xml, if written, is well-formed.
+// stopped; report.xml and flows.jsonl are complete.
 func TestSignalDuringRead(t *testing.T) {
 	const perDir = 64 << 20 // never all written: the signal comes first
 	cs := make([]capturetest.Conn, 8)
@@ -135,13 +136,42 @@ func TestSignalDuringRead(t *testing.T) {
 					t.Fatalf("stderr %q, want the summary alone", stderr.String())
 				}
 				checkStreamPrefixes(t, out, streams, m[1], m[2])
-				if b, err := os.ReadFile(filepath.Join(out, "report.xml")); err == nil {
-					if err := xml.Unmarshal(b, new(struct{})); err != nil {
-						t.Errorf("report.xml: %v", err)
-					}
-				}
+				checkReports(t, out)
 			})
 		}
+	}
+}
+
+// checkReports checks that an interrupted run left complete reports:
+// report.xml well-formed, each line of flows.jsonl a JSON object.
+func checkReports(t *testing.T, out string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(out, "report.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := xml.NewDecoder(bytes.NewReader(b))
+	for {
+		if _, err := d.Token(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("report.xml: %v", err)
+		}
+	}
+	lines, err := os.ReadFile(filepath.Join(out, "flows.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for line := range bytes.Lines(lines) {
+		var v map[string]any
+		if err := json.Unmarshal(line, &v); err != nil {
+			t.Fatalf("flows.jsonl line %d: %v", n+1, err)
+		}
+		n++
+	}
+	if n != 8 {
+		t.Errorf("flows.jsonl: %d connections, want 8", n)
 	}
 }
 
