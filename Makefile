@@ -48,8 +48,15 @@ unit:
 race:
 	CGO_ENABLED=1 $(GO) test -count=1 -race ./reassembly/ ./flowfile/ ./capture/ .
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# The performance run of docs/performance.md: flowcap against tcpflow and
+# against the floors on the 1 GiB workloads (captures and output on tmpfs,
+# in /dev/shm), then the benchmark of each stage of the per-packet path.
+# BENCHFLAGS='-scale 0.05 -runs 3' for a quick look.
+BENCHRUNS  ?= 5
+BENCHFLAGS ?=
+bench: deps build
+	$(GO) run ./capture/capturetest/cmd/flowbench -flowcap ./$(BIN) -runs $(BENCHRUNS) $(BENCHFLAGS)
+	$(GO) test -run '^$$' -bench '^Benchmark(Decode|Dispatch|Handle|HandleInterleaved|Write)$$' -benchmem ./capture/ . ./reassembly/ ./flowfile/
 
 # Every fuzz target of every package, $(FUZZTIME) each (make fuzz FUZZTIME=10m).
 # A crash is saved by go test under the package's testdata/fuzz/ as a seed.

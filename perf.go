@@ -22,10 +22,10 @@ import (
 // (docs/performance.md).
 const defaultMem = 80
 
-// memHeadroom is what the Go runtime may use beyond --mem before its
-// garbage collector works harder: the flows' bookkeeping (a few hundred
-// bytes per open direction), the runtime's own, and garbage not yet
-// collected.
+// memHeadroom is what the Go runtime may use beyond its part of --mem
+// (batches, held data) before its garbage collector works harder: the
+// flows' bookkeeping (a few hundred bytes per open direction), the
+// reports', the runtime's own, and garbage not yet collected.
 const memHeadroom = 40 << 20
 
 // perfFlags are the flags about flowcap's own resources.
@@ -93,16 +93,20 @@ func planMemory(mem int64, shards, readers int) memPlan {
 	rest := mem - p.batches
 	p.pending = max(rest/8, minPending)
 	p.buffers = max(rest-p.pending, minBuffers)
-	p.softLimit = max(mem, p.batches+p.pending+p.buffers) + memHeadroom
+	// The write buffers live outside the Go heap (flowfile's arena).
+	p.softLimit = p.batches + p.pending + memHeadroom
 	return p
 }
 
 // setMemoryLimit tells the Go runtime the memory it should keep to,
-// unless GOMEMLIMIT says otherwise.
-func setMemoryLimit(p memPlan) {
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(p.softLimit)
+// unless GOMEMLIMIT says otherwise, and returns how to put the previous
+// limit back (flowcap runs in tests' processes too).
+func setMemoryLimit(p memPlan) (restore func()) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return func() {}
 	}
+	prev := debug.SetMemoryLimit(p.softLimit)
+	return func() { debug.SetMemoryLimit(prev) }
 }
 
 // startProfile starts the profiles asked for; the returned function stops

@@ -94,13 +94,17 @@ func (b *batch) add(seg *reassembly.Segment, blk *capture.Block) bool {
 		b.segs = append(b.segs, *seg)
 		return true
 	}
+	n := len(seg.Payload)
+	if n == 0 && seg.Frame == nil {
+		b.segs = append(b.segs, *seg)
+		return true
+	}
 	if b.arena == nil {
 		b.arena = make([]byte, 0, batchArena)
 	}
 	if seg.Frame != nil {
 		return b.addFramed(seg) // -K
 	}
-	n := len(seg.Payload)
 	if len(b.arena)+n > cap(b.arena) {
 		if len(b.segs) > 0 {
 			return false
@@ -169,6 +173,8 @@ type pipeline struct {
 	wg     sync.WaitGroup
 	errMu  sync.Mutex
 	err    error // the first shard error
+
+	restoreMemoryLimit func() // puts back the Go runtime's memory limit from before
 }
 
 func newPipeline(cfg *config, stdout, stderr io.Writer) (*pipeline, error) {
@@ -178,7 +184,6 @@ func newPipeline(cfg *config, stdout, stderr io.Writer) (*pipeline, error) {
 		budget = defaultMem << 20
 	}
 	mem := planMemory(budget, cfg.shards, readers)
-	setMemoryLimit(mem)
 	p := &pipeline{
 		cfg:    cfg,
 		stderr: stderr,
@@ -237,6 +242,7 @@ func newPipeline(cfg *config, stdout, stderr io.Writer) (*pipeline, error) {
 		p.wg.Add(1)
 		go p.runShard(shard, ch, &p.open[i])
 	}
+	p.restoreMemoryLimit = setMemoryLimit(mem)
 	return p, nil
 }
 
@@ -312,6 +318,7 @@ func (p *pipeline) finish() error {
 		close(ch)
 	}
 	p.wg.Wait()
+	p.restoreMemoryLimit()
 	var err error
 	if p.console != nil {
 		err = p.console.Close()

@@ -5,7 +5,6 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -93,12 +92,7 @@ type HTTPBody struct {
 
 // flowLine builds the line of a connection.
 func flowLine(c *conn) []byte {
-	f := flowOf(c)
-	b, err := json.Marshal(f)
-	if err != nil {
-		panic(err) // plain types only: cannot fail
-	}
-	return append(b, '\n')
+	return append(flowOf(c).appendJSON(nil), '\n')
 }
 
 func flowOf(c *conn) *Flow {

@@ -24,8 +24,8 @@ type file struct {
 	closed bool
 
 	// The write buffer (buffer.go): bufLen bytes for offsets bufOff on,
-	// in chunks of the sink's chunk sizes.
-	chunks [][]byte
+	// in pages of the Writer's arena.
+	pages  []uint32
 	bufOff int64
 	bufLen int
 
@@ -42,7 +42,7 @@ type file struct {
 	pcapAcct int64
 
 	fdNewer, fdOlder *file // the sink's open descriptors, most recent first
-	bkNewer, bkOlder *file // the sink's files holding as many chunks
+	bkNewer, bkOlder *file // the sink's files holding as many pages
 }
 
 // sink writes the flow files of one shard. One goroutine uses it.
@@ -51,20 +51,17 @@ type sink struct {
 	own                int // descriptors open
 	fdNewest, fdOldest *file
 
-	minChunk int          // a file's first chunk: buffer.go
-	maxClass int          // chunk k is minChunk<<min(k, maxClass) bytes
-	direct   int          // a write this big is not buffered
-	free     [][][]byte   // spare chunks by size class, counted in the budget
-	buckets  []bucket     // buckets[k]: the files holding k chunks
-	top      int          // no bucket above it holds a file
-	iov      []unix.Iovec // for pwritev
-	scratch  []byte       // for moving and comparing file data
+	direct  int          // a write this big is not buffered
+	free    []uint32     // free pages of the arena (buffer.go)
+	buckets []bucket     // buckets[k]: the files holding k pages
+	top     int          // no bucket above it holds a file
+	iov     []unix.Iovec // for pwritev
+	scratch []byte       // for moving and comparing file data
 }
 
 func newSink(w *Writer) *sink {
-	s := &sink{w: w, direct: max(w.cfg.BufferSize/4, 1)}
-	s.chunkSizes(w.cfg.BufferSize)
-	return s
+	pages := (w.cfg.BufferSize + w.arena.pageSize - 1) / w.arena.pageSize
+	return &sink{w: w, direct: max(w.cfg.BufferSize/4, 1), buckets: make([]bucket, pages+1)}
 }
 
 func (s *sink) state(st *reassembly.Stream) *file {
@@ -107,7 +104,7 @@ func (s *sink) writeAt(f *file, off int64, p []byte) error {
 	if f.bufLen > 0 {
 		if off >= f.bufOff && off <= f.bufEnd() {
 			if n := int(max(off+int64(len(p)), f.bufEnd()) - f.bufOff); n <= s.w.cfg.BufferSize {
-				if ok, err := s.reserveChunks(f, n); ok || err != nil {
+				if ok, err := s.reservePages(f, n); ok || err != nil {
 					if ok {
 						s.copyIn(f, off, p)
 					}
@@ -123,7 +120,7 @@ func (s *sink) writeAt(f *file, off int64, p []byte) error {
 		}
 	}
 	if len(p) < s.direct {
-		ok, err := s.reserveChunks(f, len(p))
+		ok, err := s.reservePages(f, len(p))
 		if ok {
 			f.bufOff = off
 			s.copyIn(f, off, p)
@@ -552,6 +549,8 @@ func (s *sink) closeAll() error {
 	for s.fdOldest != nil {
 		errs = append(errs, s.closeFD(s.fdOldest))
 	}
+	s.w.arena.give(s.free)
+	s.free = nil
 	return errors.Join(errs...)
 }
 

@@ -30,9 +30,9 @@ type Config struct {
 	MaxOpen  int    // open descriptors across all shards; 0 = RLIMIT_NOFILE less a reserve
 	Shards   int    // number of sinks (one per shard); 0 means 1
 
-	// MaxBuffer caps the memory of write buffers across shards; past it
-	// the least recently written buffers are written out. 0 means
-	// DefaultMaxBuffer.
+	// MaxBuffer is the memory of the write buffers, all shards together,
+	// outside the Go heap; when it is spent the largest buffers are written
+	// out. 0 means DefaultMaxBuffer.
 	MaxBuffer int64
 
 	// BufferSize is the largest write buffer of one stream; a write at
@@ -88,7 +88,7 @@ type Writer struct {
 	poolCap int64        // descriptors shared by the sinks beyond one each
 	pool    atomic.Int64 // of those, taken
 	open    atomic.Int64
-	buf     atomic.Int64 // write buffer memory in use
+	arena   *arena       // the write buffers' memory
 	disk    atomic.Int64 // bytes of flow files, as counted against MaxDisk
 	full    atomic.Bool  // MaxDisk was reached
 	sinks   []*sink
@@ -136,7 +136,12 @@ func New(cfg Config) (*Writer, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("output directory %s: %w", cfg.Dir, err)
 	}
-	w := &Writer{cfg: cfg, dir: cfg.Dir, dirfd: fd, poolCap: int64(cfg.MaxOpen - cfg.Shards)}
+	ar, err := newArena(cfg.MaxBuffer, min(maxPageSize, cfg.BufferSize))
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	w := &Writer{cfg: cfg, dir: cfg.Dir, dirfd: fd, poolCap: int64(cfg.MaxOpen - cfg.Shards), arena: ar}
 	for range cfg.Shards {
 		w.sinks = append(w.sinks, newSink(w))
 	}
@@ -155,7 +160,7 @@ func (w *Writer) Close() error {
 		errs = append(errs, s.closeAll())
 	}
 	if w.dirfd >= 0 {
-		errs = append(errs, unix.Close(w.dirfd))
+		errs = append(errs, unix.Close(w.dirfd), w.arena.close())
 		w.dirfd = -1
 	}
 	return errors.Join(errs...)

@@ -1,6 +1,7 @@
 package reassembly
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
@@ -502,5 +503,37 @@ func BenchmarkHandleOutOfOrder(b *testing.B) {
 			}
 		}
 		seq = seq.Add(4 * n)
+	}
+}
+
+// BenchmarkHandleInterleaved is the shard with as many streams as a busy
+// capture has: 20,000, their segments in a random order, so that looking
+// a stream up misses the caches as it does for real.
+func BenchmarkHandleInterleaved(b *testing.B) {
+	const flows = 20000
+	sh := NewShard(Config{}, &countSink{})
+	keys := make([]Key, flows)
+	seqs := make([]Seq, flows)
+	for i := range keys {
+		keys[i] = Key{Src: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), uint16(1024+i)), Dst: server}
+	}
+	order := rand.New(rand.NewPCG(1, 2)).Perm(flows)
+	payload := make([]byte, 1460)
+	next := func(i int) {
+		seg := Segment{Key: keys[i], Seq: seqs[i], Flags: PA, Payload: payload}
+		if err := sh.Handle(&seg); err != nil {
+			b.Fatal(err)
+		}
+		seqs[i] = seqs[i].Add(int64(len(payload)))
+	}
+	for i := range flows { // every stream open before the clock starts
+		next(i)
+	}
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		next(order[n%flows])
+		n++
 	}
 }

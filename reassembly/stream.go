@@ -29,24 +29,24 @@ func (r Reason) String() string {
 // them (and only sets Handle). Offsets are bytes from the start of the
 // stream, the byte after the ISN being offset 0.
 type Stream struct {
-	Key  Key
-	VLAN int32 // of the first packet, as tcpflow names files (NoVLAN if none)
+	// The fields that every segment touches come first, so that they
+	// share four cache lines: with many streams, each one looked up is
+	// out of the caches, and every line costs a trip to memory.
 
-	// SrcMAC and DstMAC are the link addresses of the first packet.
-	SrcMAC, DstMAC [6]byte
+	Key Key
 
 	// ISN is the sequence number just before offset 0: the SYN's, or one
 	// less than the first data segment's when the handshake was missed.
 	// It moves back when earlier data is inserted at the front.
 	ISN Seq
 
-	SYN     bool   // a SYN was seen: data before offset 0 is dropped
-	Client  bool   // a SYN without ACK was seen: this is the client's side
-	Session uint64 // shared by both directions of a connection
+	SYN    bool // a SYN was seen: data before offset 0 is dropped
+	Client bool // a SYN without ACK was seen: this is the client's side
+	fin    bool // a FIN was seen, at finOff
 
-	// First and Last are the capture times (ns) of the first and the
-	// latest packet.
-	First, Last int64
+	// Last is the capture time (ns) of the latest packet; First, below,
+	// of the first.
+	Last int64
 
 	Packets   uint64 // segments, payload or not
 	WireBytes uint64 // sum of the segments' WireLen
@@ -56,6 +56,25 @@ type Stream struct {
 	// Size is one past the highest offset written: the file size, before
 	// any byte limit (tcpflow's filesize).
 	Size int64
+
+	// Handle is the Sink's own per-stream state: nil until the Sink sets it.
+	Handle any
+
+	// Placement, in tcpflow's terms: pos is where the previous segment
+	// ended (arrival order), next the edge below which every byte was
+	// handed to the sink, or skipped over as a hole.
+	pos, next    int64
+	got          spans   // offsets received
+	ooo          pending // out-of-order data held
+	newer, older *Stream // the shard's LRU list of open streams
+
+	VLAN int32 // of the first packet, as tcpflow names files (NoVLAN if none)
+
+	// SrcMAC and DstMAC are the link addresses of the first packet.
+	SrcMAC, DstMAC [6]byte
+
+	Session uint64 // shared by both directions of a connection
+	First   int64  // capture time (ns) of the first packet
 
 	Retransmitted uint64 // payload bytes for offsets already received
 	Differed      uint64 // of those, bytes unlike the copy held (when known)
@@ -75,23 +94,11 @@ type Stream struct {
 	// both directions wait for that one.
 	PeerOpen bool
 
-	// Handle is the Sink's own per-stream state: nil until the Sink sets it.
-	Handle any
-
-	// Placement, in tcpflow's terms: pos is where the previous segment
-	// ended (arrival order), next the edge below which every byte was
-	// handed to the sink, or skipped over as a hole.
-	pos, next int64
-	got       spans   // offsets received
-	ooo       pending // out-of-order data held
-	fin       bool
 	finOff    int64 // offset of the FIN
 	shifted   int64 // bytes moved by front inserts
 	lostHoles int64 // gaps given up when got had too many ranges
 	lostBytes int64
-
-	closedAt     int64
-	newer, older *Stream // the shard's LRU list of open streams
+	closedAt  int64
 }
 
 // AppendHoles appends to dst the holes of s as [start, end) offsets, in
