@@ -90,11 +90,6 @@ type HTTPBody struct {
 	Error       string `json:"error,omitempty"`
 }
 
-// flowLine builds the line of a connection.
-func flowLine(c *conn) []byte {
-	return append(flowOf(c).appendJSON(nil), '\n')
-}
-
 func flowOf(c *conn) *Flow {
 	// The originator: a SYN without ACK says; else the earliest packet.
 	origin := c.streams[0]
@@ -111,8 +106,8 @@ func flowOf(c *conn) *Flow {
 	f := &Flow{
 		UID:         uid(orig, origin.vlan, first),
 		CommunityID: communityID(orig),
-		TS:          string(appendTime(nil, first)),
-		End:         string(appendTime(nil, last)),
+		TS:          timeString(first),
+		End:         timeString(last),
 		Duration:    float64((last-first)/1000) / 1e6,
 		Proto:       "tcp",
 		IP:          4,
@@ -133,7 +128,8 @@ func flowOf(c *conn) *Flow {
 		if *side == nil {
 			*side = &Side{Addr: s.key.Src.Addr().Unmap().String(), Port: s.key.Src.Port()}
 			if s.srcMAC != ([6]byte{}) {
-				(*side).MAC = string(appendMAC(nil, s.srcMAC))
+				var mac [17]byte
+				(*side).MAC = string(appendMAC(mac[:0], s.srcMAC))
 			}
 		}
 		d := *side
@@ -196,19 +192,30 @@ func httpOf(flow string, b httpbody.Body) HTTPBody {
 // originator's key, its VLAN and its first packet time. The same capture
 // gives the same uids, whatever the number of shards.
 func uid(orig reassembly.Key, vlan int32, first int64) string {
-	h := fnv.New64a()
-	var b [8]byte
+	var b [16 + 2 + 16 + 2 + 4 + 8]byte
+	p := b[:0]
 	for _, ap := range []netip.AddrPort{orig.Src, orig.Dst} {
 		a := ap.Addr().As16()
-		h.Write(a[:])
-		binary.BigEndian.PutUint16(b[:2], ap.Port())
-		h.Write(b[:2])
+		p = append(p, a[:]...)
+		p = binary.BigEndian.AppendUint16(p, ap.Port())
 	}
-	binary.BigEndian.PutUint32(b[:4], uint32(vlan))
-	h.Write(b[:4])
-	binary.BigEndian.PutUint64(b[:], uint64(first))
-	h.Write(b[:])
-	return fmt.Sprintf("C%016x", h.Sum64())
+	p = binary.BigEndian.AppendUint32(p, uint32(vlan))
+	p = binary.BigEndian.AppendUint64(p, uint64(first))
+	h := fnv.New64a()
+	h.Write(p)
+	const digits = "0123456789abcdef"
+	var out [17]byte
+	out[0] = 'C'
+	for i, v := 16, h.Sum64(); i > 0; i, v = i-1, v>>4 {
+		out[i] = digits[v&15]
+	}
+	return string(out[:])
+}
+
+// timeString is appendTime's text as a string.
+func timeString(ns int64) string {
+	var b [40]byte
+	return string(appendTime(b[:0], ns))
 }
 
 // communityID is the Community ID v1 (seed 0) of a TCP connection: the
@@ -219,15 +226,18 @@ func communityID(k reassembly.Key) string {
 	if b.Addr().Less(a.Addr()) || b.Addr() == a.Addr() && b.Port() < a.Port() {
 		a, b = b, a
 	}
-	buf := make([]byte, 0, 2+16+16+2+4)
-	buf = append(buf, 0, 0) // seed
+	var raw [2 + 16 + 16 + 2 + 4]byte
+	buf := append(raw[:0], 0, 0) // seed
 	buf = append(buf, a.Addr().Unmap().AsSlice()...)
 	buf = append(buf, b.Addr().Unmap().AsSlice()...)
 	buf = append(buf, 6, 0) // TCP, padding
 	buf = binary.BigEndian.AppendUint16(buf, a.Port())
 	buf = binary.BigEndian.AppendUint16(buf, b.Port())
 	sum := sha1.Sum(buf)
-	return "1:" + base64.StdEncoding.EncodeToString(sum[:])
+	var out [2 + 28]byte
+	copy(out[:], "1:")
+	base64.StdEncoding.Encode(out[2:], sum[:])
+	return string(out[:])
 }
 
 // jsonl writes flows.jsonl: whole lines only, each written out within a

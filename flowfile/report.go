@@ -225,18 +225,29 @@ func (c *conn) hasFile() bool {
 
 // report writes a connection to both reports.
 func (r *Reporter) report(c *conn) {
+	// One scratch buffer for both texts: the reports copy what they are
+	// given, and a flood of short connections would otherwise make
+	// garbage of several KiB per connection.
+	bp := scratch.Get().(*[]byte)
+	b := (*bp)[:0]
 	if r.xml != nil {
-		var b []byte
 		for _, s := range c.streams {
 			b = fileObject(b, s, r.reportPath(s.name))
 		}
 		r.xml.add(b)
 	}
 	if r.flows != nil {
-		r.flows.add(flowLine(c))
+		b = append(flowOf(c).appendJSON(b[:0]), '\n')
+		r.flows.add(b)
 	}
+	if cap(b) <= 64<<10 { // keep the odd huge one (many HTTP bodies) out of the pool
+		*bp = b
+	}
+	scratch.Put(bp)
 	r.conns.Add(1)
 }
+
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 // reportPath is how report.xml names a file: in the output directory, as
 // tcpflow writes it (no "./" for the current directory).
