@@ -370,7 +370,12 @@ func appendMAC(b []byte, m [6]byte) []byte {
 }
 
 func appendEscaped(b []byte, s string) []byte {
-	return append(b, xmlEscape(s)...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '&' || c == '<' || c == '>' || c == '\'' || c == '"' {
+			return append(b, xmlEscape(s)...)
+		}
+	}
+	return append(b, s...) // flow file names: printable ASCII, nothing to escape
 }
 
 var xmlReplacer = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "'", "&apos;", "\"", "&quot;")

@@ -90,7 +90,15 @@ type HTTPBody struct {
 	Error       string `json:"error,omitempty"`
 }
 
-func flowOf(c *conn) *Flow {
+// flowParts is the memory of one Flow: its sides and their files.
+type flowParts struct {
+	flow  Flow
+	sides [2]Side
+	files [2][2]File
+}
+
+// flowOf builds the Flow of c in fp.
+func flowOf(c *conn, fp *flowParts) *Flow {
 	// The originator: a SYN without ACK says; else the earliest packet.
 	origin := c.streams[0]
 	for _, s := range c.streams {
@@ -103,7 +111,8 @@ func flowOf(c *conn) *Flow {
 	for _, s := range c.streams {
 		first, last = min(first, s.first), max(last, s.last)
 	}
-	f := &Flow{
+	f := &fp.flow
+	*f = Flow{
 		UID:         uid(orig, origin.vlan, first),
 		CommunityID: communityID(orig),
 		TS:          timeString(first),
@@ -121,12 +130,13 @@ func flowOf(c *conn) *Flow {
 	}
 	rst, quota := false, false
 	for _, s := range c.streams {
-		side := &f.Orig
+		side, k := &f.Orig, 0
 		if s.key != orig {
-			side = &f.Resp
+			side, k = &f.Resp, 1
 		}
 		if *side == nil {
-			*side = &Side{Addr: s.key.Src.Addr().Unmap().String(), Port: s.key.Src.Port()}
+			fp.sides[k] = Side{Addr: s.key.Src.Addr().Unmap().String(), Port: s.key.Src.Port(), Files: fp.files[k][:0]}
+			*side = &fp.sides[k]
 			if s.srcMAC != ([6]byte{}) {
 				var mac [17]byte
 				(*side).MAC = string(appendMAC(mac[:0], s.srcMAC))

@@ -77,8 +77,44 @@ type Reporter struct {
 }
 
 // conn is one connection's closed streams, in the order they closed.
+// Connections are pooled, and hold their first two streams and the
+// flows.jsonl line's parts themselves: a flood of short connections then
+// makes little garbage.
 type conn struct {
 	streams []*streamInfo
+	ptrs    [2]*streamInfo
+	own     [2]streamInfo
+	flow    flowParts
+}
+
+var connPool = sync.Pool{New: func() any { return new(conn) }}
+
+// newConn returns an empty connection from the pool.
+func newConn() *conn {
+	c := connPool.Get().(*conn)
+	c.streams = c.ptrs[:0]
+	return c
+}
+
+// addStream returns room for the connection's next stream.
+func (c *conn) addStream() *streamInfo {
+	var s *streamInfo
+	if n := len(c.streams); n < len(c.own) {
+		s = &c.own[n]
+	} else {
+		s = new(streamInfo)
+	}
+	c.streams = append(c.streams, s)
+	return s
+}
+
+// free puts c back in the pool; nothing may use it after.
+func (c *conn) free() {
+	clear(c.ptrs[:])
+	c.own = [2]streamInfo{}
+	c.flow = flowParts{}
+	c.streams = nil
+	connPool.Put(c)
 }
 
 // streamInfo is what the reports keep of a closed stream.
@@ -173,7 +209,14 @@ func NewReporter(cfg ReportConfig) (*Reporter, error) {
 // OnClose takes a closed stream (see Config.OnClose): name is its flow
 // file ("" if none) and size the file's size.
 func (r *Reporter) OnClose(st *reassembly.Stream, name string, size int64) {
-	s := &streamInfo{
+	p := &r.pending[st.Session%uint64(len(r.pending))]
+	p.mu.Lock()
+	c := p.conns[st.Session]
+	if c == nil {
+		c = newConn()
+	}
+	s := c.addStream()
+	*s = streamInfo{
 		key: st.Key, vlan: st.VLAN, srcMAC: st.SrcMAC, dstMAC: st.DstMAC,
 		first: st.First, last: st.Last, client: st.Client,
 		packets: st.Packets, wireBytes: st.WireBytes, capBytes: st.CapBytes, payload: st.Payload,
@@ -188,13 +231,6 @@ func (r *Reporter) OnClose(st *reassembly.Stream, name string, size int64) {
 	if r.exec != nil && name != "" {
 		r.exec.queue(filepath.Join(r.cfg.Dir, name))
 	}
-	p := &r.pending[st.Session%uint64(len(r.pending))]
-	p.mu.Lock()
-	c := p.conns[st.Session]
-	if c == nil {
-		c = &conn{}
-	}
-	c.streams = append(c.streams, s)
 	if st.PeerOpen {
 		p.conns[st.Session] = c
 		p.mu.Unlock()
@@ -237,7 +273,7 @@ func (r *Reporter) report(c *conn) {
 		r.xml.add(b)
 	}
 	if r.flows != nil {
-		b = append(flowOf(c).appendJSON(b[:0]), '\n')
+		b = append(flowOf(c, &c.flow).appendJSON(b[:0]), '\n')
 		r.flows.add(b)
 	}
 	if cap(b) <= 64<<10 { // keep the odd huge one (many HTTP bodies) out of the pool
@@ -245,6 +281,7 @@ func (r *Reporter) report(c *conn) {
 	}
 	scratch.Put(bp)
 	r.conns.Add(1)
+	c.free()
 }
 
 var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}

@@ -229,9 +229,14 @@ func TestXMLEscape(t *testing.T) {
 		"bell\x07":   "bell\uFFFD",
 		"bad\xffutf": "bad\uFFFDutf",
 		"été":        "été",
+		"o/010.000.000.001.00080-010.000.000.002.01234c1": "o/010.000.000.001.00080-010.000.000.002.01234c1",
+		"tab\there": "tab\there",
 	} {
 		if got := xmlEscape(in); got != want {
 			t.Errorf("xmlEscape(%q) = %q, want %q", in, got, want)
+		}
+		if got := string(appendEscaped([]byte("x"), in)); got != "x"+want {
+			t.Errorf("appendEscaped(x, %q) = %q, want x%q", in, got, want)
 		}
 	}
 }
