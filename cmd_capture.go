@@ -350,7 +350,7 @@ func (p *pipeline) reportStats(live *capture.Live, every time.Duration) (stop fu
 		defer close(finished)
 		t := time.NewTicker(every)
 		defer t.Stop()
-		var last struct{ packets, bytes, dropped, freezes uint64 }
+		var last struct{ packets, bytes, dropped, freezes, out uint64 }
 		for {
 			select {
 			case <-done:
@@ -377,8 +377,8 @@ func (p *pipeline) reportStats(live *capture.Live, every time.Duration) (stop fu
 				last.dropped, last.freezes = k.Dropped, k.Freezes
 			}
 			fmt.Fprintf(p.stderr, "flowcap: last %v: %d packets, %d bytes, %s; %d open flows, %d %s\n",
-				every, packets-last.packets, bytes-last.bytes, kernel, open, out, what)
-			last.packets, last.bytes = packets, bytes
+				every, packets-last.packets, bytes-last.bytes, kernel, open, out-last.out, what)
+			last.packets, last.bytes, last.out = packets, bytes, out
 		}
 	}()
 	return func() { close(done); <-finished }

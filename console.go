@@ -139,5 +139,5 @@ func (p *pipeline) bytesOut() (uint64, string) {
 	if p.console != nil {
 		return p.console.Stats().Bytes, "bytes printed"
 	}
-	return p.writer.Stats().Bytes, "bytes in closed flow files"
+	return p.writer.Stats().Written, "bytes written"
 }

@@ -57,6 +57,7 @@ type batch struct {
 	arena  []byte           // made at the first copy
 	blocks []*capture.Block // retained; released when the shard is done
 	now    int64            // capture clock when the batch was sent
+	flush  bool             // a live reader's tick: write out the shard's buffers
 }
 
 func newBatch(blocks int) *batch {
@@ -74,6 +75,7 @@ func (b *batch) reset() {
 	}
 	clear(b.blocks)
 	b.blocks = b.blocks[:0]
+	b.flush = false
 }
 
 // add appends seg, its payload (and its frame, -K) held in blk (nil: no
@@ -240,7 +242,7 @@ func newPipeline(cfg *config, stdout, stderr io.Writer) (*pipeline, error) {
 		p.shards = append(p.shards, shard)
 		p.work = append(p.work, ch)
 		p.wg.Add(1)
-		go p.runShard(shard, ch, &p.open[i])
+		go p.runShard(i, shard, ch, &p.open[i])
 	}
 	p.restoreMemoryLimit = setMemoryLimit(mem)
 	return p, nil
@@ -270,7 +272,7 @@ func listFlow(w io.Writer) func(*reassembly.Stream, string, int64) {
 
 // runShard is the goroutine that owns one shard. Batches from several
 // readers may interleave, so the clock it ticks with never goes back.
-func (p *pipeline) runShard(shard *reassembly.Shard, in <-chan *batch, open *atomic.Int64) {
+func (p *pipeline) runShard(i int, shard *reassembly.Shard, in <-chan *batch, open *atomic.Int64) {
 	defer p.wg.Done()
 	var now int64
 	failed := false
@@ -286,6 +288,12 @@ func (p *pipeline) runShard(shard *reassembly.Shard, in <-chan *batch, open *ato
 			now = max(now, b.now)
 			if !failed {
 				if err := shard.Tick(now); err != nil {
+					p.fail(err)
+					failed = true
+				}
+			}
+			if !failed && b.flush && p.writer != nil {
+				if err := p.writer.Flush(i); err != nil {
 					p.fail(err)
 					failed = true
 				}
@@ -402,12 +410,16 @@ func (r *reader) send(i int) {
 }
 
 // tick sends every pending batch, and an empty one to each shard that has
-// none, so that every shard's clock moves to the reader's.
+// none, so that every shard's clock moves to the reader's. Only live
+// readers tick: each tick also has the shards write out their buffers, so
+// that a live capture's flow files are on disk within about a second
+// (for tail -f, and for a sidecar killed without warning).
 func (r *reader) tick() {
 	for i, b := range r.pending {
 		if b == nil {
 			r.pending[i] = <-r.p.free
 		}
+		r.pending[i].flush = true
 		r.send(i)
 	}
 	r.lastTick = r.clock

@@ -225,6 +225,16 @@ func (s *sink) release(f *file) {
 	}
 }
 
+// flushAll writes out every buffer, largest first.
+func (s *sink) flushAll() error {
+	for f := s.largest(nil); f != nil; f = s.largest(nil) {
+		if err := s.flush(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // flush writes the buffer out; its pages go back to the free list.
 func (s *sink) flush(f *file) error { return s.writeOut(f, nil) }
 
@@ -281,6 +291,7 @@ func (s *sink) pwritev(f *file, iov []unix.Iovec, off int64) error {
 			return fmt.Errorf("write %s: %w", s.w.path(f.name), io.ErrShortWrite)
 		}
 		n := int64(r)
+		s.w.written.Add(uint64(n))
 		off += n
 		f.size = max(f.size, off)
 		for len(iov) > 0 && n >= int64(iov[0].Len) {

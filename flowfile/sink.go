@@ -398,6 +398,7 @@ func (s *sink) pwrite(f *file, p []byte, off int64) error {
 		if err != nil {
 			return fmt.Errorf("write %s: %w", s.w.path(f.name), err)
 		}
+		s.w.written.Add(uint64(n))
 		p = p[n:]
 		off += int64(n)
 		f.size = max(f.size, off)

@@ -62,11 +62,15 @@ type Config struct {
 
 // Stats counts what was written.
 type Stats struct {
-	Files  uint64 // flow files created
-	Bytes  uint64 // bytes in the flow files when closed
-	Writes uint64 // write system calls
-	Opens  uint64 // opens, reopens of files closed for lack of descriptors included
-	Shifts uint64 // files whose data moved to insert earlier data in front
+	Files uint64 // flow files created
+	Bytes uint64 // bytes in the flow files when closed
+	// Written counts the bytes written so far, as they go to disk: data
+	// written twice (moved, or rewritten by a differing retransmission)
+	// counts twice.
+	Written uint64
+	Writes  uint64 // write system calls
+	Opens   uint64 // opens, reopens of files closed for lack of descriptors included
+	Shifts  uint64 // files whose data moved to insert earlier data in front
 
 	PcapFrames uint64 // -K: frames written to the streams' pcap files
 	PcapLeft   uint64 // -K: frames left out, of another link type than their stream's or past MaxDisk
@@ -93,10 +97,10 @@ type Writer struct {
 	full    atomic.Bool  // MaxDisk was reached
 	sinks   []*sink
 
-	files, bytes, writes, opens, shifts atomic.Uint64
-	pcapFrames, pcapLeft                atomic.Uint64
-	skipped, cut                        atomic.Uint64
-	peak                                atomic.Int64
+	files, bytes, written, writes, opens, shifts atomic.Uint64
+	pcapFrames, pcapLeft                         atomic.Uint64
+	skipped, cut                                 atomic.Uint64
+	peak                                         atomic.Int64
 }
 
 // New creates the output directory if missing and prepares the sinks.
@@ -151,6 +155,10 @@ func New(cfg Config) (*Writer, error) {
 // Sink returns the sink of shard i; only that shard's goroutine may use it.
 func (w *Writer) Sink(i int) reassembly.Sink { return w.sinks[i] }
 
+// Flush writes out every buffer of shard i's sink. Only the goroutine
+// that uses that sink may call it.
+func (w *Writer) Flush(i int) error { return w.sinks[i].flushAll() }
+
 // Close writes out and closes whatever the shards left open (nothing, if
 // every shard finished), then the directory. Files are complete on disk
 // when it returns.
@@ -171,6 +179,7 @@ func (w *Writer) Stats() Stats {
 	return Stats{
 		Files:      w.files.Load(),
 		Bytes:      w.bytes.Load(),
+		Written:    w.written.Load(),
 		Writes:     w.writes.Load(),
 		Opens:      w.opens.Load(),
 		Shifts:     w.shifts.Load(),
