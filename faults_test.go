@@ -7,6 +7,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -295,9 +296,10 @@ func TestPlantedSymlinks(t *testing.T) {
 	}
 }
 
-// --max-disk: the flow files stop growing at the quota, flowcap says so
-// once and counts what it left out, and exits 0 (the limit is the user's
-// choice; the summary says what it cost).
+// --max-disk: the flow files stop growing at the quota, which they share
+// with the reports' text; flowcap says so once and counts what it left
+// out, and exits 0 (the limit is the user's choice; the summary says what
+// it cost).
 func TestMaxDiskQuota(t *testing.T) {
 	const quota = 100 << 10
 	want := cleanRun(t, sample)
@@ -307,7 +309,7 @@ func TestMaxDiskQuota(t *testing.T) {
 		t.Errorf("exit %d, want 0", r.code)
 	}
 	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
-	if len(lines) != 2 || lines[0] != "flowcap: warning: --max-disk reached (102400 bytes of flow files): no more flow data is written; what is left out is counted" {
+	if len(lines) != 2 || lines[0] != "flowcap: warning: --max-disk reached (102400 bytes of flow files and reports): no more flow data is written, nor connections reported; what is left out is counted" {
 		t.Fatalf("stderr %q, want the warning once and the summary", r.stderr)
 	}
 	var total, wantTotal int
@@ -321,12 +323,13 @@ func TestMaxDiskQuota(t *testing.T) {
 			t.Errorf("%s: %d bytes, not the first bytes of the clean run's %d", name, len(g), len(w))
 		}
 	}
-	if total != quota {
-		t.Errorf("%d bytes written, want the quota, %d", total, quota)
+	reports := reportText(t, out)
+	if total+reports != quota {
+		t.Errorf("%d bytes of flow files and %d of reported connections, want the quota, %d, in all", total, reports, quota)
 	}
 	// Left out: payload bytes refused (holes aside, retransmissions
 	// counted each time).
-	summary := regexp.MustCompile(fmt.Sprintf(`, %d bytes written, .*, (\d+) bytes of \d+ flows left out \(--max-disk\)$`, quota))
+	summary := regexp.MustCompile(fmt.Sprintf(`, %d bytes written, .*, (\d+) bytes of \d+ flows left out \(--max-disk\)`, total))
 	m := summary.FindStringSubmatch(lines[1])
 	if m == nil {
 		t.Fatalf("summary %q\nwant it to match %s", lines[1], summary)
@@ -338,5 +341,78 @@ func TestMaxDiskQuota(t *testing.T) {
 		t.Errorf("--max-disk lots: exit %d", r.code)
 	} else {
 		oneLine(t, r.stderr, `flowcap: --max-disk "lots": must be a positive number of bytes \(K, M, G, T suffixes allowed\)`)
+	}
+}
+
+// reportText returns the bytes of dir's reports that describe connections:
+// flows.jsonl whole, and report.xml but its head and tail (written
+// whatever the quota).
+func reportText(t *testing.T, dir string) int {
+	t.Helper()
+	jsonl, err := os.ReadFile(filepath.Join(dir, "flows.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	xml, err := os.ReadFile(filepath.Join(dir, "report.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(jsonl)
+	if first := bytes.Index(xml, []byte("    <fileobject>")); first >= 0 {
+		last := bytes.LastIndex(xml, []byte("    </fileobject>\n"))
+		n += last + len("    </fileobject>\n") - first
+	}
+	return n
+}
+
+// A flood of connections with no payload writes no flow file, only
+// reports (3.8 MB for these without a quota): --max-disk bounds those
+// too, and says how many connections it left out of them.
+func TestMaxDiskBoundsReports(t *testing.T) {
+	const syns, quota = 5000, 200 << 10
+	capture := filepath.Join(t.TempDir(), "syns.pcap")
+	f, err := os.Create(capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw, err := newFrameWriter(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := netip.MustParseAddrPort("172.16.0.1:40000")
+	for i := range syns {
+		dst := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, 1}), uint16(1000+i))
+		if err := fw.segment(src, dst, uint32(i)*2654435761, 0, tcpSYN, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fw.flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	out := filepath.Join(t.TempDir(), "out")
+	r := execFlowcap(t, time.Minute, "read", "--max-disk", "200K", "-o", out, capture)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	reported := reportText(t, out)
+	if reported > quota || reported < quota-2048 {
+		t.Errorf("%d bytes of reported connections, want the quota, %d, less at most one connection's", reported, quota)
+	}
+	jsonl, _ := os.ReadFile(filepath.Join(out, "flows.jsonl"))
+	lines := bytes.Count(jsonl, []byte("\n"))
+	m := regexp.MustCompile(`, (\d+) connections left out of the reports \(--max-disk\)`).FindStringSubmatch(r.stderr)
+	if m == nil {
+		t.Fatalf("stderr %q: no count of the connections left out", r.stderr)
+	}
+	if left, _ := strconv.Atoi(m[1]); lines+left != syns || lines == 0 {
+		t.Errorf("%d connections in flows.jsonl and %d left out, want %d in all", lines, left, syns)
+	}
+	if !strings.HasPrefix(r.stderr, "flowcap: warning: --max-disk reached (204800 bytes of flow files and reports)") {
+		t.Errorf("stderr %q: want the warning first", r.stderr)
+	}
+	if xml, _ := os.ReadFile(filepath.Join(out, "report.xml")); !bytes.HasSuffix(xml, []byte("</dfxml>\n")) {
+		t.Errorf("report.xml is not whole: ends %q", xml[max(0, len(xml)-40):])
 	}
 }

@@ -25,7 +25,7 @@ func limitFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "max-flows", Value: defaultMaxFlows, Usage: "keep at most `N` directions open at once; past it the least recently used is written out and closed (counted in the summary)"},
 		&cli.StringFlag{Name: "max-gap", Aliases: []string{"m"}, Value: "16M", Usage: "a sequence number jump of more than `BYTES` starts a new file instead of a hole (tcpflow -m; K, M, G suffixes)"},
-		&cli.StringFlag{Name: "max-disk", Usage: "write at most `BYTES` of flow files in all (K, M, G, T suffixes); past it no more data is written, and what is left out is counted"},
+		&cli.StringFlag{Name: "max-disk", Usage: "write at most `BYTES` of flow files and reports in all (K, M, G, T suffixes); past it no more data is written nor connections reported, and what is left out is counted"},
 	}
 }
 

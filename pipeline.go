@@ -197,7 +197,7 @@ func newPipeline(cfg *config, stdout, stderr io.Writer) (*pipeline, error) {
 	fc := flowfile.Config{Dir: cfg.outDir, MaxBytes: cfg.maxBytes, Shards: cfg.shards, Pcap: cfg.reports.pcap, MaxDisk: cfg.maxDisk, MaxBuffer: mem.buffers}
 	if cfg.maxDisk > 0 {
 		fc.OnQuota = func() {
-			fmt.Fprintf(stderr, "flowcap: warning: --max-disk reached (%d bytes of flow files): no more flow data is written; what is left out is counted\n", cfg.maxDisk)
+			fmt.Fprintf(stderr, "flowcap: warning: --max-disk reached (%d bytes of flow files and reports): no more flow data is written, nor connections reported; what is left out is counted\n", cfg.maxDisk)
 		}
 	}
 	if cfg.verbose {
@@ -217,7 +217,7 @@ func newPipeline(cfg *config, stdout, stderr io.Writer) (*pipeline, error) {
 			return nil, err
 		}
 		if cfg.reports.wanted() {
-			if rep, err = newReporter(cfg, stdout, stderr); err != nil {
+			if rep, err = newReporter(cfg, w, stdout, stderr); err != nil {
 				w.Close()
 				return nil, err
 			}

@@ -146,14 +146,18 @@ func (rc *reportConfig) wanted() bool {
 }
 
 // newReporter makes the Reporter of a run.
-func newReporter(cfg *config, stdout, stderr io.Writer) (*flowfile.Reporter, error) {
+func newReporter(cfg *config, w *flowfile.Writer, stdout, stderr io.Writer) (*flowfile.Reporter, error) {
 	rc := cfg.reports
 	execOut := stdout
 	if cfg.writePcap == "-" || rc.flows == "-" {
 		execOut = stderr // stdout carries data: the programs' output would corrupt it
 	}
+	var reserve func(int64) bool
+	if cfg.maxDisk > 0 { // the reports share the quota with the flow files
+		reserve = w.ReserveDisk
+	}
 	return flowfile.NewReporter(flowfile.ReportConfig{
-		Dir: cfg.outDir, XML: rc.xml, Flows: rc.flows,
+		Dir: cfg.outDir, XML: rc.xml, Flows: rc.flows, Reserve: reserve,
 		MD5: rc.md5, HTTP: rc.http, Raw: rc.raw, Exec: rc.exec,
 		Creator: flowfile.Creator{Program: "flowcap", Version: version, CommandLine: rc.args, Start: time.Now()},
 		Stdout:  stdout, ExecStdout: execOut, Stderr: stderr,
@@ -254,6 +258,9 @@ func (p *pipeline) reportSummary(w io.Writer) {
 			if st.BodiesCut > 0 {
 				fmt.Fprintf(w, " (%d responses cut short)", st.BodiesCut)
 			}
+		}
+		if st.LeftOut > 0 {
+			fmt.Fprintf(w, ", %d connections left out of the reports (--max-disk)", st.LeftOut)
 		}
 		if st.ScanErrors > 0 {
 			fmt.Fprintf(w, ", %d flow files the scanners could not read or write", st.ScanErrors)

@@ -31,6 +31,11 @@ type ReportConfig struct {
 	Exec  [][]string // programs (with their arguments) run with each flow file's path
 	// MaxExec caps the programs running at once; 0 means 4.
 	MaxExec int
+	// Reserve, if set, is asked for room on disk (Writer.ReserveDisk)
+	// before a connection's text goes into report.xml and flows.jsonl;
+	// when it says no, the connection is left out of both, and counted.
+	// The reports' head and tail are always written.
+	Reserve func(n int64) bool
 
 	Creator    Creator
 	Stdout     io.Writer // flows.jsonl with "-"
@@ -41,6 +46,7 @@ type ReportConfig struct {
 // ReportStats counts what a Reporter did.
 type ReportStats struct {
 	Connections uint64 // lines in flows.jsonl (connections reported)
+	LeftOut     uint64 // connections left out of the reports for lack of room (ReportConfig.Reserve)
 	Hashed      uint64 // flow files hashed
 	Bodies      uint64 // HTTP body files written
 	BodiesCut   uint64 // of the responses seen, bodies cut short (a hole, the end, a bomb, damage)
@@ -72,8 +78,8 @@ type Reporter struct {
 	workers sync.WaitGroup
 	stderr  *lockedWriter
 
-	conns, hashed, bodies, cut, scanErrors atomic.Uint64
-	closed                                 bool
+	conns, leftOut, hashed, bodies, cut, scanErrors atomic.Uint64
+	closed                                          bool
 }
 
 // conn is one connection's closed streams, in the order they closed.
@@ -270,17 +276,30 @@ func (r *Reporter) report(c *conn) {
 		for _, s := range c.streams {
 			b = fileObject(b, s, r.reportPath(s.name))
 		}
-		r.xml.add(b)
 	}
+	xml := len(b)
 	if r.flows != nil {
-		b = append(flowOf(c, &c.flow).appendJSON(b[:0]), '\n')
-		r.flows.add(b)
+		b = append(flowOf(c, &c.flow).appendJSON(b), '\n')
+	}
+	onDisk := int64(len(b))
+	if r.flows != nil && r.flows.path == "" { // stdout takes no room
+		onDisk = int64(xml)
+	}
+	if r.cfg.Reserve == nil || r.cfg.Reserve(onDisk) {
+		if r.xml != nil {
+			r.xml.add(b[:xml])
+		}
+		if r.flows != nil {
+			r.flows.add(b[xml:])
+		}
+		r.conns.Add(1)
+	} else {
+		r.leftOut.Add(1)
 	}
 	if cap(b) <= 64<<10 { // keep the odd huge one (many HTTP bodies) out of the pool
 		*bp = b
 	}
 	scratch.Put(bp)
-	r.conns.Add(1)
 	c.free()
 }
 
@@ -452,6 +471,7 @@ func (r *Reporter) Close(failed error, sum Summary) error {
 func (r *Reporter) Stats() ReportStats {
 	st := ReportStats{
 		Connections: r.conns.Load(),
+		LeftOut:     r.leftOut.Load(),
 		Hashed:      r.hashed.Load(),
 		Bodies:      r.bodies.Load(),
 		BodiesCut:   r.cut.Load(),

@@ -314,11 +314,7 @@ func (s *sink) reserve(acct *int64, end, least int64) int64 {
 	}
 }
 
-func (s *sink) quotaReached() {
-	if s.w.full.CompareAndSwap(false, true) && s.w.cfg.OnQuota != nil {
-		s.w.cfg.OnQuota()
-	}
-}
+func (s *sink) quotaReached() { s.w.quotaReached() }
 
 // skip counts n bytes of f refused by the quota.
 func (s *sink) skip(f *file, n int64) {

@@ -155,6 +155,32 @@ func New(cfg Config) (*Writer, error) {
 // Sink returns the sink of shard i; only that shard's goroutine may use it.
 func (w *Writer) Sink(i int) reassembly.Sink { return w.sinks[i] }
 
+// ReserveDisk takes n bytes of Config.MaxDisk for a file other than a flow
+// file (a report's text) and says whether they fit; what does not fit is
+// not to be written. Without MaxDisk everything fits. Any goroutine may
+// call it.
+func (w *Writer) ReserveDisk(n int64) bool {
+	if w.cfg.MaxDisk <= 0 {
+		return true
+	}
+	for {
+		used := w.disk.Load()
+		if used+n > w.cfg.MaxDisk {
+			w.quotaReached()
+			return false
+		}
+		if w.disk.CompareAndSwap(used, used+n) {
+			return true
+		}
+	}
+}
+
+func (w *Writer) quotaReached() {
+	if w.full.CompareAndSwap(false, true) && w.cfg.OnQuota != nil {
+		w.cfg.OnQuota()
+	}
+}
+
 // Flush writes out every buffer of shard i's sink. Only the goroutine
 // that uses that sink may call it.
 func (w *Writer) Flush(i int) error { return w.sinks[i].flushAll() }
