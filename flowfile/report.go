@@ -33,8 +33,8 @@ type ReportConfig struct {
 	MaxExec int
 	// Reserve, if set, is asked for room on disk (Writer.ReserveDisk)
 	// before a connection's text goes into report.xml and flows.jsonl;
-	// when it says no, the connection is left out of both, and counted.
-	// The reports' head and tail are always written.
+	// when it says no, a connection without a flow file is left out of
+	// both, and counted. The reports' head and tail are always written.
 	Reserve func(n int64) bool
 
 	Creator    Creator
@@ -285,7 +285,10 @@ func (r *Reporter) report(c *conn) {
 	if r.flows != nil && r.flows.path == "" { // stdout takes no room
 		onDisk = int64(xml)
 	}
-	if r.cfg.Reserve == nil || r.cfg.Reserve(onDisk) {
+	// A connection with a flow file is reported whatever the quota: every
+	// file on disk is in the reports. Only connections open when the
+	// quota was reached can have one, so the overdraft stays bounded.
+	if r.cfg.Reserve == nil || r.cfg.Reserve(onDisk) || c.hasFile() {
 		if r.xml != nil {
 			r.xml.add(b[:xml])
 		}
