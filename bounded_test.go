@@ -30,32 +30,41 @@ func requireMemoryFigures(t *testing.T) {
 	}
 }
 
-// 1,000,000 SYNs, each to a port of its own: every one opens a flow.
-// flowcap keeps --max-flows of them (the least recently used is closed,
-// and counted), its peak RSS stays under 256 MiB and it writes nothing.
-func TestSYNFlood(t *testing.T) {
-	requireMemoryFigures(t)
-	const syns = 1_000_000
-	capture := filepath.Join(t.TempDir(), "flood.pcap")
-	f, err := os.Create(capture)
+// synCapture writes a capture of n SYNs from one client, the i-th to
+// dstOf(i), and returns its path.
+func synCapture(t *testing.T, n int, dstOf func(i int) netip.AddrPort) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "syns.pcap")
+	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
 	fw, err := newFrameWriter(f)
 	if err != nil {
 		t.Fatal(err)
 	}
 	src := netip.MustParseAddrPort("172.16.0.1:40000")
-	for i := range syns {
-		dst := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 16), 1}), uint16(i))
-		if err := fw.segment(src, dst, uint32(i)*2654435761, 0, tcpSYN, nil); err != nil {
+	for i := range n {
+		if err := fw.segment(src, dstOf(i), uint32(i)*2654435761, 0, tcpSYN, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := fw.flush(); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	return path
+}
+
+// 1,000,000 SYNs, each to a port of its own: every one opens a flow.
+// flowcap keeps --max-flows of them (the least recently used is closed,
+// and counted), its peak RSS stays under 256 MiB and it writes nothing.
+func TestSYNFlood(t *testing.T) {
+	requireMemoryFigures(t)
+	const syns = 1_000_000
+	capture := synCapture(t, syns, func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 16), 1}), uint16(i))
+	})
 
 	out := filepath.Join(t.TempDir(), "out")
 	r := execFlowcap(t, 2*time.Minute, "read", "-o", out, capture)

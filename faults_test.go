@@ -377,26 +377,9 @@ func reportText(t *testing.T, dir string) int {
 // too, and says how many connections it left out of them.
 func TestMaxDiskBoundsReports(t *testing.T) {
 	const syns, quota = 5000, 200 << 10
-	capture := filepath.Join(t.TempDir(), "syns.pcap")
-	f, err := os.Create(capture)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fw, err := newFrameWriter(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := netip.MustParseAddrPort("172.16.0.1:40000")
-	for i := range syns {
-		dst := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, 1}), uint16(1000+i))
-		if err := fw.segment(src, dst, uint32(i)*2654435761, 0, tcpSYN, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := fw.flush(); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	capture := synCapture(t, syns, func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, 1}), uint16(1000+i))
+	})
 
 	out := filepath.Join(t.TempDir(), "out")
 	r := execFlowcap(t, time.Minute, "read", "--max-disk", "200K", "-o", out, capture)
