@@ -32,9 +32,11 @@ type ReportConfig struct {
 	// MaxExec caps the programs running at once; 0 means 4.
 	MaxExec int
 	// Reserve, if set, is asked for room on disk (Writer.ReserveDisk)
-	// before a connection's text goes into report.xml and flows.jsonl;
-	// when it says no, a connection without a flow file is left out of
-	// both, and counted. The reports' head and tail are always written.
+	// before a connection's text goes into report.xml and flows.jsonl,
+	// and before each write of an HTTP body. When it says no, a
+	// connection without a flow file is left out of both reports, and
+	// counted; a body is cut there ("quota"). The reports' head and tail
+	// are always written.
 	Reserve func(n int64) bool
 
 	Creator    Creator
@@ -375,7 +377,7 @@ func (r *Reporter) extract(c *conn, s *streamInfo) error {
 			req = &httpbody.Flow{R: pf, Size: peer.fileSize, Holes: peer.holeList}
 		}
 	}
-	opt := httpbody.Options{Decompress: !r.cfg.Raw, Create: r.createBody}
+	opt := httpbody.Options{Decompress: !r.cfg.Raw, Create: r.createBody, Reserve: r.cfg.Reserve}
 	res, err := httpbody.Extract(s.name, httpbody.Flow{R: f, Size: s.fileSize, Holes: s.holeList}, req, opt)
 	s.http = &res
 	r.bodies.Add(uint64(res.Written))

@@ -56,6 +56,10 @@ type Options struct {
 	// Create makes the file of a body, name as BodyName gives it. It is
 	// called only for a body that has at least one byte.
 	Create func(name string) (io.WriteCloser, error)
+
+	// Reserve, if set, is asked for room on disk before each write to a
+	// body file; when it says no, the body is cut there (Quota).
+	Reserve func(n int64) bool
 }
 
 // Defaults for the zero Options fields.
@@ -74,9 +78,10 @@ const (
 	End                // the flow file ends first (capture ended, -b)
 	Ratio              // inflating passed MaxRatio: kept up to there
 	Corrupt            // the compressed data is damaged: kept up to there
+	Quota              // no room left on disk (Options.Reserve): kept up to there
 )
 
-var cutNames = [...]string{"", "hole", "end", "ratio", "corrupt"}
+var cutNames = [...]string{"", "hole", "end", "ratio", "corrupt", "quota"}
 
 func (c Cut) String() string { return cutNames[c] }
 
@@ -207,7 +212,7 @@ func describe(err error) string {
 type inflation struct{ in, out int64 } // compressed bytes read, bytes inflated
 
 func writeBody(b *Body, flow string, body *bodyReader, opt Options, bomb *inflation, buf []byte) error {
-	out := &lazyFile{name: BodyName(flow, b.N, Extension(b.ContentType)), create: opt.Create}
+	out := &lazyFile{name: BodyName(flow, b.N, Extension(b.ContentType)), create: opt.Create, reserve: opt.Reserve}
 	var src io.Reader = body
 	var inflating io.Reader
 	if opt.Decompress && (b.Encoding == "gzip" || b.Encoding == "x-gzip" || b.Encoding == "deflate") {
@@ -260,6 +265,8 @@ func writeBody(b *Body, flow string, body *bodyReader, opt Options, bomb *inflat
 	case body.err != nil && !errors.Is(body.err, io.EOF):
 		b.Cut = Corrupt // chunk framing
 		b.Err = body.err.Error()
+	case errors.Is(err, errQuota):
+		b.Cut = Quota
 	case errors.Is(err, errRatio):
 		b.Cut = Ratio
 		b.Err = fmt.Sprintf("the flow's bodies inflated past %d times their compressed size", opt.MaxRatio)
@@ -270,7 +277,10 @@ func writeBody(b *Body, flow string, body *bodyReader, opt Options, bomb *inflat
 	return nil
 }
 
-var errRatio = errors.New("decompression ratio exceeded")
+var (
+	errRatio = errors.New("decompression ratio exceeded")
+	errQuota = errors.New("no room left on disk")
+)
 
 // fileError marks a failure to write a body file, the one error Extract
 // returns.
@@ -285,6 +295,8 @@ type lazyFile struct {
 	f      io.WriteCloser
 	n      int64
 	limit  func() int64 // nil: none
+	// reserve, if set, is asked for room before each write (Options.Reserve)
+	reserve func(n int64) bool
 }
 
 func (l *lazyFile) Write(p []byte) (int, error) {
@@ -293,6 +305,9 @@ func (l *lazyFile) Write(p []byte) (int, error) {
 		if room := l.limit() - l.n; int64(len(p)) > room {
 			p, over = p[:max(room, 0)], errRatio
 		}
+	}
+	if len(p) > 0 && l.reserve != nil && !l.reserve(int64(len(p))) {
+		return 0, errQuota
 	}
 	if len(p) > 0 && l.f == nil {
 		if l.create == nil {

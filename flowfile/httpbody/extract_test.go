@@ -437,3 +437,50 @@ func TestIsResponse(t *testing.T) {
 		}
 	}
 }
+
+// TestQuota: when Reserve refuses room, the body is cut there ("quota")
+// and no later body gets a file; what was reserved is what was written.
+func TestQuota(t *testing.T) {
+	big := strings.Repeat("a", 100<<10) // written in several pieces
+	flow := flowOf(resp("200 OK", "Content-Length: 3\r\n", "abc") +
+		resp("200 OK", "Content-Length: "+fmt.Sprint(len(big))+"\r\n", big) +
+		resp("200 OK", "Content-Length: 2\r\n", "ok"))
+	room := int64(50 << 10)
+	var granted int64
+	reserve := func(n int64) bool {
+		if n > room {
+			room = 0 // once full, nothing more fits
+			return false
+		}
+		room -= n
+		granted += n
+		return true
+	}
+	files := memFiles{}
+	res, err := Extract("f", flow, nil, Options{Create: files.create, Reserve: reserve})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Bodies) != 3 {
+		t.Fatalf("%d bodies, want 3: %v", len(res.Bodies), res.Bodies)
+	}
+	if b := res.Bodies[0]; b.Cut != Whole || files[b.Name].String() != "abc" {
+		t.Errorf("first body: %+v", b)
+	}
+	if b := res.Bodies[1]; b.Cut != Quota || b.Size >= int64(len(big)) || files[b.Name].String() != big[:b.Size] {
+		t.Errorf("second body: %+v, want it cut by the quota, a prefix kept", b)
+	}
+	if b := res.Bodies[2]; b.Cut != Quota || b.Name != "" || b.Size != 0 {
+		t.Errorf("third body: %+v, want no file, cut by the quota", b)
+	}
+	var written int64
+	for _, f := range files {
+		written += int64(f.Len())
+	}
+	if written != granted {
+		t.Errorf("%d bytes in body files, %d reserved", written, granted)
+	}
+	if Quota.String() != "quota" {
+		t.Errorf("Quota is %q", Quota)
+	}
+}
