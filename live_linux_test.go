@@ -149,27 +149,6 @@ func (r *liveRun) summary(t testing.TB) summary {
 	return s
 }
 
-// readDir returns the flow files of dir by name (the reports aside).
-func flowFiles(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{}
-	for _, e := range ents {
-		if e.Name() == "report.xml" || e.Name() == "flows.jsonl" {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[e.Name()] = b
-	}
-	return files
-}
-
 // sameFiles reports how got differs from want, file by file.
 func sameFlowFiles(t *testing.T, got, want map[string][]byte) {
 	t.Helper()
@@ -281,7 +260,7 @@ func TestCaptureReplayEqualsRead(t *testing.T) {
 				t.Errorf("captured %d packets (%d dropped), replayed %d:\n%s", s.packets, s.dropped, n, r.output())
 			}
 			flowcapRead(t, "-J", "0", "-o", read, "-F", tt.filter, file)
-			sameFlowFiles(t, flowFiles(t, live), flowFiles(t, read))
+			sameFlowFiles(t, outputFiles(t, live), outputFiles(t, read))
 		})
 	}
 }
@@ -334,7 +313,7 @@ func TestCaptureDefaultInterfaceCountWrite(t *testing.T) {
 	}
 	again := t.TempDir()
 	flowcapRead(t, "-o", again, raw)
-	sameFlowFiles(t, flowFiles(t, dir), flowFiles(t, again))
+	sameFlowFiles(t, outputFiles(t, dir), outputFiles(t, again))
 }
 
 // tcpExchange is one connection over lo: what each side sent.
@@ -437,7 +416,7 @@ func TestCaptureLoopbackConnections(t *testing.T) {
 	if code != 0 || took > 2*time.Second {
 		t.Errorf("exit status %d %v after SIGTERM; want 0 within 2 s", code, took)
 	}
-	sameFlowFiles(t, flowFiles(t, dir), expectedFiles(xs))
+	sameFlowFiles(t, outputFiles(t, dir), expectedFiles(xs))
 	s := r.summary(t)
 	if uint64(s.packets) != carried || s.received != s.packets || s.dropped != 0 {
 		t.Errorf("flowcap read %d packets (kernel: %d received, %d dropped); lo carried %d", s.packets, s.received, s.dropped, carried)
@@ -478,7 +457,7 @@ func TestCaptureKernelFilterKeepsPortOut(t *testing.T) {
 	ln.Close()
 	r.stop(t, syscall.SIGINT)
 	carried := ns.RxPackets("lo") - before
-	sameFlowFiles(t, flowFiles(t, dir), expectedFiles(xs))
+	sameFlowFiles(t, outputFiles(t, dir), expectedFiles(xs))
 	s := r.summary(t)
 	if s.filtered != 0 || s.received != s.packets || uint64(s.packets)+6 > carried {
 		t.Errorf("flowcap read %d packets and rejected %d, the kernel passed %d; lo carried %d: the excluded port reached user space",
@@ -786,11 +765,11 @@ func TestCaptureLiveSemantics(t *testing.T) {
 				t.Errorf("captured %d packets (%d dropped), replayed %d:\n%s", s.packets, s.dropped, n, r.output())
 			}
 			flowcapRead(t, "-J", "0", "-o", read, file)
-			files := flowFiles(t, live)
+			files := outputFiles(t, live)
 			if len(files) == 0 {
 				t.Fatalf("%q captured no flow", tt.filter)
 			}
-			sameFlowFiles(t, files, flowFiles(t, read))
+			sameFlowFiles(t, files, outputFiles(t, read))
 		})
 	}
 }

@@ -20,9 +20,9 @@ import (
 // defaultMem is --mem in MiB: with the bookkeeping of the flows (about
 // 1 KB per open direction, 64 MiB at --max-flows) and the runtime's own,
 // flowcap's peak RSS stays under 128 MiB however many flows are open
-// (TestManyConcurrentFlows: 113 MiB for 64,000 directions). 80 MiB took
-// 148 MiB there and was no faster on the benchmark workloads
-// (docs/performance.md).
+// (TestManyConcurrentFlows, 65,536 directions: 116 MiB; 150 MiB with 80,
+// which is faster there but not on the benchmark workloads:
+// docs/performance.md).
 const defaultMem = 40
 
 // memHeadroom is what the Go runtime may use beyond its part of --mem
