@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/flowcap/flowcap/capture/capturetest"
 )
 
@@ -221,7 +223,9 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	w.Close()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	time.Sleep(300 * time.Millisecond)
+	// Signal only once flowcap is stuck: the pipe full. A fixed sleep was
+	// too short for a race-instrumented child, which then finished cleanly.
+	waitPipeFull(t, r, exited)
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -246,5 +250,34 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	}
 	if code := cmd.ProcessState.ExitCode(); code != 128+int(syscall.SIGTERM) {
 		t.Errorf("exit status %d, want %d (the second signal's): %s", code, 128+int(syscall.SIGTERM), stderr.String())
+	}
+}
+
+// waitPipeFull waits until the pipe whose read end is r holds as much as
+// it can, or fails the test if the writer exits or a minute passes first.
+func waitPipeFull(t *testing.T, r *os.File, exited <-chan error) {
+	t.Helper()
+	fd := int(r.Fd())
+	capacity, err := unix.FcntlInt(uintptr(fd), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		t.Fatalf("F_GETPIPE_SZ: %v", err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		n, err := unix.IoctlGetInt(fd, unix.TIOCINQ) // FIONREAD
+		if err != nil {
+			t.Fatalf("FIONREAD: %v", err)
+		}
+		if n >= capacity {
+			return
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("exited (%v) before its output filled the pipe (%d of %d bytes)", err, n, capacity)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pipe holds %d of %d bytes after a minute", n, capacity)
+		}
 	}
 }
