@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/flowcap/flowcap/reassembly"
 )
 
 // defaultMaxFlows is --max-flows: directions open at once across all
@@ -37,6 +39,11 @@ func limits(c *cli.Context, cfg *config) error {
 	}
 	// reassembly.Config.MaxFlows is per shard: connections spread evenly.
 	cfg.reassembly.MaxFlows = (n + cfg.shards - 1) / cfg.shards
+	// So is MaxLinger: the closed connections remembered for their
+	// stragglers are as many with any number of shards, and so is the
+	// heap they take (with twice as many, two shards ran the garbage
+	// collector three times as often).
+	cfg.reassembly.MaxLinger = (reassembly.DefaultMaxLinger + cfg.shards - 1) / cfg.shards
 
 	gap, err := parseBytes(c.String("max-gap"))
 	if err != nil || gap < 1 {

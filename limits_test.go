@@ -1,6 +1,12 @@
 package main
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/flowcap/flowcap/reassembly"
+)
 
 func TestParseBytes(t *testing.T) {
 	tests := []struct {
@@ -33,6 +39,26 @@ func TestParseBytes(t *testing.T) {
 		got, err := parseBytes(tt.in)
 		if (err == nil) != tt.ok || got != tt.want {
 			t.Errorf("parseBytes(%q) = %d, %v; want %d, ok %v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+// The flow table and the closed connections remembered are limits over
+// all shards: each shard gets its share, so that memory does not grow
+// with --shards.
+func TestLimitsSplitOverShards(t *testing.T) {
+	for _, shards := range []int{1, 2, 3, 4, 16} {
+		cfg := &config{shards: shards}
+		app := &cli.App{Flags: limitFlags(), Action: func(c *cli.Context) error { return limits(c, cfg) }}
+		if err := app.Run([]string{"flowcap", "--max-flows", "1000"}); err != nil {
+			t.Fatalf("%d shards: %v", shards, err)
+		}
+		r := cfg.reassembly
+		if r.MaxFlows*shards < 1000 || (r.MaxFlows-1)*shards >= 1000 {
+			t.Errorf("%d shards: MaxFlows %d per shard, want the least that makes 1000 in all", shards, r.MaxFlows)
+		}
+		if want := reassembly.DefaultMaxLinger; r.MaxLinger*shards < want || (r.MaxLinger-1)*shards >= want {
+			t.Errorf("%d shards: MaxLinger %d per shard, want the least that makes %d in all", shards, r.MaxLinger, want)
 		}
 	}
 }
