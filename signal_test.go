@@ -223,9 +223,9 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	w.Close()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	// Signal only once flowcap is stuck: the pipe full. A fixed sleep was
+	// Signal only once flowcap is stuck on the full pipe. A fixed sleep was
 	// too short for a race-instrumented child, which then finished cleanly.
-	waitPipeFull(t, r, exited)
+	waitPipeFull(t, cmd.Process.Pid, r, exited)
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -253,9 +253,11 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	}
 }
 
-// waitPipeFull waits until the pipe whose read end is r holds as much as
-// it can, or fails the test if the writer exits or a minute passes first.
-func waitPipeFull(t *testing.T, r *os.File, exited <-chan error) {
+// waitPipeFull waits until the process writing into the pipe whose read
+// end is r is blocked on it: one of its threads sleeps in the kernel's
+// pipe_write, or the pipe holds all it can. It fails the test if the
+// writer exits or a minute passes first.
+func waitPipeFull(t *testing.T, pid int, r *os.File, exited <-chan error) {
 	t.Helper()
 	fd := int(r.Fd())
 	capacity, err := unix.FcntlInt(uintptr(fd), unix.F_GETPIPE_SZ, 0)
@@ -268,7 +270,7 @@ func waitPipeFull(t *testing.T, r *os.File, exited <-chan error) {
 		if err != nil {
 			t.Fatalf("FIONREAD: %v", err)
 		}
-		if n >= capacity {
+		if n >= capacity || n > 0 && sleepsInPipeWrite(pid) {
 			return
 		}
 		select {
@@ -280,4 +282,17 @@ func waitPipeFull(t *testing.T, r *os.File, exited <-chan error) {
 			t.Fatalf("the pipe holds %d of %d bytes after a minute", n, capacity)
 		}
 	}
+}
+
+// sleepsInPipeWrite reports whether a thread of process pid waits in the
+// kernel to write into a pipe (a pipe's pages can be partly filled, so
+// one that takes no more need not hold its capacity).
+func sleepsInPipeWrite(pid int) bool {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/wchan", pid))
+	for _, f := range tasks {
+		if b, err := os.ReadFile(f); err == nil && bytes.Contains(b, []byte("pipe_write")) {
+			return true
+		}
+	}
+	return false
 }
