@@ -12,26 +12,18 @@ import (
 // per 20,000 connections (TestFlowJSONAsEncodingJSON keeps them equal).
 
 func (f *Flow) appendJSON(b []byte) []byte {
-	b = append(b, `{"uid":`...)
-	b = appendJSONString(b, f.UID)
-	b = append(b, `,"community_id":`...)
-	b = appendJSONString(b, f.CommunityID)
-	b = append(b, `,"ts":`...)
-	b = appendJSONString(b, f.TS)
-	b = append(b, `,"end":`...)
-	b = appendJSONString(b, f.End)
+	b = appendJSONField(b, `{"uid":`, f.UID)
+	b = appendJSONField(b, `,"community_id":`, f.CommunityID)
+	b = appendJSONField(b, `,"ts":`, f.TS)
+	b = appendJSONField(b, `,"end":`, f.End)
 	b = append(b, `,"duration":`...)
 	b = appendJSONFloat(b, f.Duration)
-	b = append(b, `,"proto":`...)
-	b = appendJSONString(b, f.Proto)
-	b = append(b, `,"ip":`...)
-	b = strconv.AppendInt(b, int64(f.IP), 10)
+	b = appendJSONField(b, `,"proto":`, f.Proto)
+	b = appendJSONInt(b, `,"ip":`, int64(f.IP))
 	if f.VLAN != nil {
-		b = append(b, `,"vlan":`...)
-		b = strconv.AppendInt(b, int64(*f.VLAN), 10)
+		b = appendJSONInt(b, `,"vlan":`, int64(*f.VLAN))
 	}
-	b = append(b, `,"closed":`...)
-	b = appendJSONString(b, f.Closed)
+	b = appendJSONField(b, `,"closed":`, f.Closed)
 	if f.Orig != nil {
 		b = append(b, `,"orig":`...)
 		b = f.Orig.appendJSON(b)
@@ -51,49 +43,31 @@ func (f *Flow) appendJSON(b []byte) []byte {
 		b = append(b, ']')
 	}
 	if f.HTTPUnlisted != 0 {
-		b = append(b, `,"http_unlisted":`...)
-		b = strconv.AppendInt(b, int64(f.HTTPUnlisted), 10)
+		b = appendJSONInt(b, `,"http_unlisted":`, int64(f.HTTPUnlisted))
 	}
 	return append(b, '}')
 }
 
 func (s *Side) appendJSON(b []byte) []byte {
-	b = append(b, `{"addr":`...)
-	b = appendJSONString(b, s.Addr)
-	b = append(b, `,"port":`...)
-	b = strconv.AppendUint(b, uint64(s.Port), 10)
+	b = appendJSONField(b, `{"addr":`, s.Addr)
+	b = appendJSONUint(b, `,"port":`, uint64(s.Port))
 	if s.MAC != "" {
-		b = append(b, `,"mac":`...)
-		b = appendJSONString(b, s.MAC)
+		b = appendJSONField(b, `,"mac":`, s.MAC)
 	}
-	for _, n := range [...]struct {
-		key string
-		v   uint64
-	}{
-		{`,"packets":`, s.Packets}, {`,"wire_bytes":`, s.WireBytes}, {`,"payload_bytes":`, s.PayloadBytes},
-	} {
-		b = append(b, n.key...)
-		b = strconv.AppendUint(b, n.v, 10)
-	}
-	b = append(b, `,"bytes":`...)
-	b = strconv.AppendInt(b, s.Bytes, 10)
-	b = append(b, `,"file_bytes":`...)
-	b = strconv.AppendInt(b, s.FileBytes, 10)
-	for _, n := range [...]struct {
-		key string
-		v   uint64
-	}{
-		{`,"holes":`, s.Holes}, {`,"hole_bytes":`, s.HoleBytes}, {`,"retrans_bytes":`, s.RetransBytes},
-		{`,"differ_bytes":`, s.DifferBytes}, {`,"out_of_order":`, s.OutOfOrder}, {`,"violations":`, s.Violations},
-	} {
-		b = append(b, n.key...)
-		b = strconv.AppendUint(b, n.v, 10)
-	}
-	b = append(b, `,"closed":`...)
-	b = appendJSONString(b, s.Closed)
+	b = appendJSONUint(b, `,"packets":`, s.Packets)
+	b = appendJSONUint(b, `,"wire_bytes":`, s.WireBytes)
+	b = appendJSONUint(b, `,"payload_bytes":`, s.PayloadBytes)
+	b = appendJSONInt(b, `,"bytes":`, s.Bytes)
+	b = appendJSONInt(b, `,"file_bytes":`, s.FileBytes)
+	b = appendJSONUint(b, `,"holes":`, s.Holes)
+	b = appendJSONUint(b, `,"hole_bytes":`, s.HoleBytes)
+	b = appendJSONUint(b, `,"retrans_bytes":`, s.RetransBytes)
+	b = appendJSONUint(b, `,"differ_bytes":`, s.DifferBytes)
+	b = appendJSONUint(b, `,"out_of_order":`, s.OutOfOrder)
+	b = appendJSONUint(b, `,"violations":`, s.Violations)
+	b = appendJSONField(b, `,"closed":`, s.Closed)
 	if s.QuotaBytes != 0 {
-		b = append(b, `,"quota_bytes":`...)
-		b = strconv.AppendInt(b, s.QuotaBytes, 10)
+		b = appendJSONInt(b, `,"quota_bytes":`, s.QuotaBytes)
 	}
 	if len(s.Files) > 0 {
 		b = append(b, `,"files":[`...)
@@ -109,10 +83,8 @@ func (s *Side) appendJSON(b []byte) []byte {
 }
 
 func (f *File) appendJSON(b []byte) []byte {
-	b = append(b, `{"name":`...)
-	b = appendJSONString(b, f.Name)
-	b = append(b, `,"size":`...)
-	b = strconv.AppendInt(b, f.Size, 10)
+	b = appendJSONField(b, `{"name":`, f.Name)
+	b = appendJSONInt(b, `,"size":`, f.Size)
 	b = appendJSONOptional(b, `,"md5":`, f.MD5)
 	b = appendJSONOptional(b, `,"pcap":`, f.Pcap)
 	b = appendJSONOptional(b, `,"http_stop":`, f.HTTPStop)
@@ -121,30 +93,39 @@ func (f *File) appendJSON(b []byte) []byte {
 }
 
 func (h *HTTPBody) appendJSON(b []byte) []byte {
-	b = append(b, `{"flow":`...)
-	b = appendJSONString(b, h.Flow)
-	b = append(b, `,"n":`...)
-	b = strconv.AppendInt(b, int64(h.N), 10)
-	b = append(b, `,"status":`...)
-	b = strconv.AppendInt(b, int64(h.Status), 10)
+	b = appendJSONField(b, `{"flow":`, h.Flow)
+	b = appendJSONInt(b, `,"n":`, int64(h.N))
+	b = appendJSONInt(b, `,"status":`, int64(h.Status))
 	b = appendJSONOptional(b, `,"method":`, h.Method)
 	b = appendJSONOptional(b, `,"uri":`, h.URI)
 	b = appendJSONOptional(b, `,"content_type":`, h.ContentType)
 	b = appendJSONOptional(b, `,"encoding":`, h.Encoding)
 	if h.Offset != nil {
-		b = append(b, `,"offset":`...)
-		b = strconv.AppendInt(b, *h.Offset, 10)
+		b = appendJSONInt(b, `,"offset":`, *h.Offset)
 	}
-	b = append(b, `,"wire_bytes":`...)
-	b = strconv.AppendInt(b, h.WireBytes, 10)
+	b = appendJSONInt(b, `,"wire_bytes":`, h.WireBytes)
 	b = appendJSONOptional(b, `,"file":`, h.File)
 	if h.Size != 0 {
-		b = append(b, `,"size":`...)
-		b = strconv.AppendInt(b, h.Size, 10)
+		b = appendJSONInt(b, `,"size":`, h.Size)
 	}
 	b = appendJSONOptional(b, `,"cut":`, h.Cut)
 	b = appendJSONOptional(b, `,"error":`, h.Error)
 	return append(b, '}')
+}
+
+// appendJSONField writes key and s quoted.
+func appendJSONField(b []byte, key, s string) []byte {
+	return appendJSONString(append(b, key...), s)
+}
+
+// appendJSONInt writes key and v.
+func appendJSONInt(b []byte, key string, v int64) []byte {
+	return strconv.AppendInt(append(b, key...), v, 10)
+}
+
+// appendJSONUint writes key and v.
+func appendJSONUint(b []byte, key string, v uint64) []byte {
+	return strconv.AppendUint(append(b, key...), v, 10)
 }
 
 // appendJSONOptional writes key and s, unless s is empty (omitempty).
@@ -152,7 +133,7 @@ func appendJSONOptional(b []byte, key, s string) []byte {
 	if s == "" {
 		return b
 	}
-	return appendJSONString(append(b, key...), s)
+	return appendJSONField(b, key, s)
 }
 
 // appendJSONString quotes s as encoding/json does by default: <, > and &
