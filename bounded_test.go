@@ -68,15 +68,7 @@ func TestSYNFlood(t *testing.T) {
 		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 16), 1}), uint16(i))
 	})
 
-	out := filepath.Join(t.TempDir(), "out")
-	r := execFlowcap(t, 2*time.Minute, "read", "-o", out, capture)
-	t.Logf("peak RSS %.1f MiB in %v: %s", mib(r.peakRSS), r.elapsed.Round(time.Millisecond), r.stderr)
-	if r.code != 0 || r.timedOut {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
-	}
-	if r.peakRSS > maxPeakRSS {
-		t.Errorf("peak RSS %.1f MiB, want under %d MiB", mib(r.peakRSS), maxPeakRSS>>20)
-	}
+	out, r := readWithin(t, capture, maxPeakRSS)
 	// Every SYN is a connection; all but --max-flows of them were closed
 	// early, and said so.
 	want := fmt.Sprintf("^flowcap: %d packets \\(%d TCP\\), %d connections, 0 flow files, 0 bytes written, 0 holes, %d flows closed early \\(--max-flows\\)\n$",
@@ -220,16 +212,8 @@ func TestSequenceJumps(t *testing.T) {
 	}
 	f.Close()
 
-	out := filepath.Join(t.TempDir(), "out")
-	r := execFlowcap(t, 2*time.Minute, "read", "-o", out, capture)
-	t.Logf("peak RSS %.1f MiB in %v; %d files, %d data bytes, %d hole bytes: %s",
-		mib(r.peakRSS), r.elapsed.Round(time.Millisecond), len(want), dataBytes, holeBytes, r.stderr)
-	if r.code != 0 || r.timedOut {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
-	}
-	if r.peakRSS > maxPeakRSS {
-		t.Errorf("peak RSS %.1f MiB, want under %d MiB", mib(r.peakRSS), maxPeakRSS>>20)
-	}
+	t.Logf("%d files, %d data bytes, %d hole bytes", len(want), dataBytes, holeBytes)
+	out, r := readWithin(t, capture, maxPeakRSS)
 	ents, err := os.ReadDir(out)
 	if err != nil {
 		t.Fatal(err)
@@ -319,17 +303,26 @@ func TestManyConcurrentFlows(t *testing.T) {
 	if files != st.Files || files != defaultMaxFlows {
 		t.Fatalf("the workload has %d flow files (stats %d), want %d", files, st.Files, defaultMaxFlows)
 	}
-	out := filepath.Join(t.TempDir(), "out")
-	r := execFlowcap(t, 2*time.Minute, "read", "-o", out, in)
-	t.Logf("peak RSS %.1f MiB in %v: %s", mib(r.peakRSS), r.elapsed.Round(time.Millisecond), r.stderr)
-	if r.code != 0 || r.timedOut {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
-	}
-	if r.peakRSS > maxRSS {
-		t.Errorf("peak RSS %.1f MiB, want at most %d MiB", mib(r.peakRSS), maxRSS>>20)
-	}
+	_, r := readWithin(t, in, maxRSS)
 	want := fmt.Sprintf(", %d connections, %d flow files, %d bytes written, 0 holes\n", conns, files, bytes)
 	if !strings.HasSuffix(r.stderr, want) {
 		t.Errorf("summary %q, want it to end %q", r.stderr, want)
 	}
+}
+
+// readWithin runs flowcap read of capture into a new output directory and
+// logs its peak RSS; it fails the test unless flowcap exits 0 with a peak
+// RSS of at most limit bytes.
+func readWithin(t *testing.T, capture string, limit int64) (out string, r result) {
+	t.Helper()
+	out = filepath.Join(t.TempDir(), "out")
+	r = execFlowcap(t, 2*time.Minute, "read", "-o", out, capture)
+	t.Logf("peak RSS %.1f MiB in %v: %s", mib(r.peakRSS), r.elapsed.Round(time.Millisecond), r.stderr)
+	if r.code != 0 || r.timedOut {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if r.peakRSS > limit {
+		t.Errorf("peak RSS %.1f MiB, want at most %d MiB", mib(r.peakRSS), limit>>20)
+	}
+	return out, r
 }
