@@ -37,13 +37,15 @@ func limits(c *cli.Context, cfg *config) error {
 	if n < cfg.shards {
 		return fmt.Errorf("--max-flows %d: must be at least the number of shards (%d)", n, cfg.shards)
 	}
-	// reassembly.Config.MaxFlows is per shard: connections spread evenly.
-	cfg.reassembly.MaxFlows = (n + cfg.shards - 1) / cfg.shards
-	// So is MaxLinger: the closed connections remembered for their
-	// stragglers are as many with any number of shards, and so is the
-	// heap they take (with twice as many, two shards ran the garbage
-	// collector three times as often).
-	cfg.reassembly.MaxLinger = (reassembly.DefaultMaxLinger + cfg.shards - 1) / cfg.shards
+	// reassembly.Config's MaxFlows and MaxLinger are per shard, and
+	// connections spread evenly: each shard gets its share of the total,
+	// so that the open and the remembered closed connections, and the heap
+	// they take, are as many with any number of shards (with 16,384
+	// remembered per shard, two shards ran the garbage collector three
+	// times as often).
+	share := func(total int) int { return (total + cfg.shards - 1) / cfg.shards }
+	cfg.reassembly.MaxFlows = share(n)
+	cfg.reassembly.MaxLinger = share(reassembly.DefaultMaxLinger)
 
 	gap, err := parseBytes(c.String("max-gap"))
 	if err != nil || gap < 1 {
