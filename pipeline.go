@@ -33,7 +33,7 @@ const (
 	batchSegments = 512     // segments per batch
 	batchArena    = 1 << 18 // payload bytes copied per batch (64 KiB GRO segments fit)
 	batchBlocks   = 1       // input blocks one batch may hold at most (see batch)
-	batchesPerShd = 4       // batches in flight per shard at most: bounds memory, gives backpressure
+	batchesPerShd = 2       // batches in flight per shard at most: bounds memory, gives backpressure (see batch)
 
 	// A live reader sends its batches at least this often (capture time),
 	// so that flow files keep up with a slow trickle of packets.
@@ -51,11 +51,12 @@ const (
 // A batch holds at most cap(blocks) blocks (memPlan), so that the blocks
 // alive stay few however the segments spread over the shards: the reader
 // keeps one pending batch per shard, and a shard that gets few segments
-// would otherwise hold old blocks for long. One block per batch also keeps
-// the bytes between the reader and the shards few, so that blocks come back
-// to the reader, and payload reaches a shard, while still in the CPU's
-// cache: the kernel's copies into and out of them take 5 to 10 % less time,
-// and 64 KiB segments go 4 to 12 % faster than with 3 (docs/performance.md).
+// would otherwise hold old blocks for long. One block per batch, and two
+// batches in flight per shard, also keep the bytes between the reader and
+// the shards few, so that blocks come back to the reader, and payload
+// reaches a shard, while still in the CPU's cache: the kernel's copies into
+// and out of them take 5 to 10 % less time, and flowcap runs 4 to 12 %
+// faster than with 3 blocks and 4 batches (docs/performance.md).
 type batch struct {
 	segs   []reassembly.Segment
 	arena  []byte           // made at the first copy
