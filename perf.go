@@ -59,10 +59,10 @@ func perfConfig(c *cli.Context, cfg *config) error {
 // files' write buffers share the rest: write buffers take most, as every
 // byte goes through them and the fewer writes the better; held data is
 // written early, leaving a hole that later data fills, when its part is
-// spent. With a budget too small for the batches (below about 11 MiB with
-// two shards: four times their 2.6 MiB at the least),
-// buffers and held data still get a minimum each, so --mem 1 is a test
-// of the tight paths, not an error.
+// spent. With a budget too small for the batches (below about 11 MiB
+// with two shards: four times their 2.6 MiB at the least), buffers and
+// held data still get a minimum each, so --mem 1 is a test of the tight
+// paths, not an error.
 type memPlan struct {
 	perShard  int   // batches in flight per shard
 	blocks    int   // input blocks one batch may hold
