@@ -18,7 +18,7 @@ func dispatchOnly(tb testing.TB, shards int) *reader {
 	mem := planMemory(defaultMem<<20, shards, 1)
 	p := &pipeline{free: make(chan *batch, shards*(mem.perShard+1)), shards: make([]*reassembly.Shard, shards)}
 	for range cap(p.free) {
-		p.free <- newBatch(mem.blocks)
+		p.free <- newBatch()
 	}
 	for range shards {
 		ch := make(chan *batch, mem.perShard)

@@ -65,7 +65,6 @@ func perfConfig(c *cli.Context, cfg *config) error {
 // paths, not an error.
 type memPlan struct {
 	perShard  int   // batches in flight per shard
-	blocks    int   // input blocks one batch may hold
 	batches   int64 // bytes the batches may take
 	pending   int64 // out-of-order data held, all shards together
 	buffers   int64 // file write buffers, all shards together
@@ -79,20 +78,16 @@ const (
 )
 
 func planMemory(mem int64, shards, readers int) memPlan {
-	p := memPlan{perShard: batchesPerShd, blocks: batchBlocks}
+	p := memPlan{perShard: batchesPerShd}
 	for {
 		n := int64(shards * (p.perShard + readers))
 		// Each batch: its segments, an arena for copied payloads, the blocks
 		// it holds; and each reader's source holds one block more.
-		p.batches = n*(batchSegments*segmentSize+batchArena+int64(p.blocks)*capture.BlockSize) + int64(readers)*capture.BlockSize
-		if p.batches <= mem/4 || p.perShard == 1 && p.blocks == 1 {
+		p.batches = n*(batchSegments*segmentSize+batchArena+batchBlocks*capture.BlockSize) + int64(readers)*capture.BlockSize
+		if p.batches <= mem/4 || p.perShard == 1 {
 			break
 		}
-		if p.perShard > 1 {
-			p.perShard--
-		} else {
-			p.blocks--
-		}
+		p.perShard--
 	}
 	rest := mem - p.batches
 	p.pending = max(rest/8, minPending)

@@ -48,7 +48,7 @@ const (
 // or was copied into arena (a datagram put together from fragments, a live
 // capture), or, when larger than a whole arena, into a slice of its own.
 //
-// A batch holds at most cap(blocks) blocks (memPlan), so that the blocks
+// A batch holds at most batchBlocks input blocks, so that the blocks
 // alive stay few however the segments spread over the shards: the reader
 // keeps one pending batch per shard, and a shard that gets few segments
 // would otherwise hold old blocks for long. One block per batch, and two
@@ -65,8 +65,8 @@ type batch struct {
 	flush  bool             // a live reader's tick: write out the shard's buffers
 }
 
-func newBatch(blocks int) *batch {
-	return &batch{segs: make([]reassembly.Segment, 0, batchSegments), blocks: make([]*capture.Block, 0, blocks)}
+func newBatch() *batch {
+	return &batch{segs: make([]reassembly.Segment, 0, batchSegments), blocks: make([]*capture.Block, 0, batchBlocks)}
 }
 
 // reset empties b once its shard is done with it. Payloads no longer
@@ -233,7 +233,7 @@ func newPipeline(cfg *config, stdout, stderr io.Writer) (*pipeline, error) {
 		p.strict = newStrictLog(stderr)
 	}
 	for range cap(p.free) {
-		p.free <- newBatch(mem.blocks)
+		p.free <- newBatch()
 	}
 	pending := reassembly.NewBudget(mem.pending) // out-of-order data, across shards
 	for i := range cfg.shards {
