@@ -20,8 +20,8 @@ import (
 // defaultMem is --mem in MiB: with the bookkeeping of the flows (about
 // 1 KB per open direction, 64 MiB at --max-flows) and the runtime's own,
 // flowcap's peak RSS stays under 128 MiB however many flows are open
-// (TestManyConcurrentFlows, 65,536 directions: 116 MiB; 150 MiB with 80,
-// which is faster there but not on the benchmark workloads:
+// (TestManyConcurrentFlows, 65,536 directions: 118.6-119.8 MiB; 150 MiB
+// with 80, which is faster there but not on the benchmark workloads:
 // docs/performance.md).
 const defaultMem = 40
 
@@ -59,10 +59,10 @@ func perfConfig(c *cli.Context, cfg *config) error {
 // files' write buffers share the rest: write buffers take most, as every
 // byte goes through them and the fewer writes the better; held data is
 // written early, leaving a hole that later data fills, when its part is
-// spent. With a budget too small for the batches (below about 11 MiB
-// with two shards: four times their 2.6 MiB at the least), buffers and
-// held data still get a minimum each, so --mem 1 is a test of the tight
-// paths, not an error.
+// spent. With a budget too small for the batches (below 10.3 MiB with
+// two shards: four times their 2.58 MiB at the least), buffers and held
+// data still get a minimum each, so --mem 1 is a test of the tight paths,
+// not an error.
 type memPlan struct {
 	perShard  int   // batches in flight per shard
 	batches   int64 // bytes the batches may take
