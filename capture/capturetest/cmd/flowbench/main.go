@@ -51,13 +51,19 @@ import (
 )
 
 func main() {
+	runChild()
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// runChild runs, and exits, when flowbench was started as its own runner
+// or as a floor: it starts both as its own executable.
+func runChild() {
 	switch {
 	case len(os.Args) == 2 && os.Args[1] == "-runner":
 		os.Exit(runnerMain())
 	case len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "-floor-"):
 		os.Exit(floorMain(os.Args[1:]))
 	}
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 type options struct {

@@ -12,12 +12,7 @@ import (
 // TestMain lets the test binary serve as flowbench's runner and floors,
 // which flowbench starts as its own executable.
 func TestMain(m *testing.M) {
-	switch {
-	case len(os.Args) == 2 && os.Args[1] == "-runner":
-		os.Exit(runnerMain())
-	case len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "-floor-"):
-		os.Exit(floorMain(os.Args[1:]))
-	}
+	runChild()
 	os.Exit(m.Run())
 }
 
