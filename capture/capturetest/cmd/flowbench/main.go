@@ -25,6 +25,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -103,6 +104,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// The contenders, by their index in bench's list.
+const (
+	cFlowcap = iota
+	cTcpflow
+	cOneShard
+	cFloorRead
+	cFloorCreate
+	cFloorCreateAll
+)
+
 // A contender is one program measured on a workload.
 type contender struct {
 	name string
@@ -165,15 +176,20 @@ func bench(o *options, stdout, stderr io.Writer) error {
 	printMachine(stdout, tcpflow)
 	fmt.Fprintf(stdout, "%d runs of each, in rotating order; medians. Captures and outputs in %s.\n", o.runs, root)
 
-	contenders := []contender{
+	out := filepath.Join(root, "out")
+	spec := filepath.Join(root, "files.txt") // each workload's files, written by check
+	// In the order of the indexes below.
+	cs := []contender{
 		{"flowcap", func(in, out string) []string { return []string{flowcap, "read", "-q", "-o", out, in} }},
 		{"tcpflow", func(in, out string) []string { return []string{tcpflow, "-r", in, "-o", out} }},
 		{"flowcap --shards 1", func(in, out string) []string {
 			return []string{flowcap, "read", "-q", "--shards", "1", "-o", out, in}
 		}},
 		{"floor: read+decode", func(in, out string) []string { return []string{self, "-floor-read", in} }},
-		{"floor: create files", nil}, // set per workload: it needs the file list
-		{"floor: create, all cores", nil},
+		{"floor: create files", func(_, out string) []string { return []string{self, "-floor-create", spec, out, "1"} }},
+		{"floor: create, all cores", func(_, out string) []string {
+			return []string{self, "-floor-create", spec, out, strconv.Itoa(runtime.NumCPU())}
+		}},
 	}
 	var verdicts []string
 	for _, name := range o.workloads {
@@ -181,15 +197,8 @@ func bench(o *options, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		out := filepath.Join(root, "out")
-		spec := filepath.Join(root, "files.txt")
 		if err := check(w, flowcap, tcpflow, out, spec); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
-		}
-		cs := slices.Clone(contenders)
-		cs[4].cmd = func(_, out string) []string { return []string{self, "-floor-create", spec, out, "1"} }
-		cs[5].cmd = func(_, out string) []string {
-			return []string{self, "-floor-create", spec, out, strconv.Itoa(runtime.NumCPU())}
 		}
 		results := make([][]sample, len(cs))
 		for r := range o.runs {
@@ -496,19 +505,20 @@ func maxRSS(ss []sample) int64 {
 // report prints the workload's table and returns its target verdicts.
 func report(out io.Writer, w *workload, cs []contender, results [][]sample) []string {
 	wall := func(i int) time.Duration { return median(results[i], func(s sample) time.Duration { return s.wall }) }
-	fc, tf, one, rd, cr, crAll := wall(0), wall(1), wall(2), wall(3), wall(4), wall(5)
+	fc, tf, one := wall(cFlowcap), wall(cTcpflow), wall(cOneShard)
+	rd, cr, crAll := wall(cFloorRead), wall(cFloorCreate), wall(cFloorCreateAll)
 	fmt.Fprintf(out, "%-24s %8s %8s %8s %8s %9s %9s  %s\n", "", "wall", "cpu", "user", "sys", "peak RSS", "MB/s", "")
 	for i, c := range cs {
 		wl := wall(i)
 		note := ""
 		switch i {
-		case 1:
+		case cTcpflow:
 			note = fmt.Sprintf("tcpflow/flowcap %.2fx", ratio(wl, fc))
-		case 2:
+		case cOneShard:
 			note = fmt.Sprintf("--shards 2 is %.2fx faster", ratio(wl, fc))
-		case 3, 4:
+		case cFloorRead, cFloorCreate:
 			note = fmt.Sprintf("flowcap/floor %.2fx", ratio(fc, wl))
-		case 5:
+		case cFloorCreateAll:
 			note = fmt.Sprintf("flowcap/floor %.2fx; tcpflow/floor %.2fx", ratio(fc, wl), ratio(tf, wl))
 		}
 		fmt.Fprintf(out, "%-24s %7.3fs %7.3fs %7.3fs %7.3fs %5d MiB %9.0f  %s\n", c.name, wl.Seconds(),
@@ -523,7 +533,7 @@ func report(out io.Writer, w *workload, cs []contender, results [][]sample) []st
 		verdict(ratio(tf, fc) >= want, "%s: %.2fx faster than tcpflow (target %gx; creating the files alone, on all cores: %.2fx)",
 			w.name, ratio(tf, fc), want, ratio(tf, crAll)),
 		verdict(ratio(fc, floor) <= 2, "%s: %.2fx the larger floor (target at most 2x)", w.name, ratio(fc, floor)),
-		verdict(maxRSS(results[0]) <= 128<<20, "%s: peak RSS %d MiB (target at most 128 MiB)", w.name, maxRSS(results[0])>>20),
+		verdict(maxRSS(results[cFlowcap]) <= 128<<20, "%s: peak RSS %d MiB (target at most 128 MiB)", w.name, maxRSS(results[cFlowcap])>>20),
 	}
 	if w.name == "interleaved" {
 		v = append(v, verdict(ratio(one, fc) >= 1.6, "%s: --shards 2 %.2fx faster than --shards 1 (target 1.6x)", w.name, ratio(one, fc)))
@@ -616,22 +626,9 @@ func floorRead(name string) error {
 
 // floorCreate creates the files listed in spec ("size name" lines) in
 // dir, each with O_EXCL in one write, as the least any tool must do to
-// leave them there; workers goroutines share the list, file by file in
+// leave them there; workers goroutines share the list, line by line in
 // turn, as flowcap's shards share the connections.
 func floorCreate(spec, dir string, workers int) error {
-	text, err := os.ReadFile(spec)
-	if err != nil {
-		return err
-	}
-	var files []fileSize
-	for _, line := range strings.Split(strings.TrimSuffix(string(text), "\n"), "\n") {
-		size, name, ok := strings.Cut(line, " ")
-		n, err := strconv.ParseInt(size, 10, 64)
-		if !ok || err != nil {
-			return fmt.Errorf("%s: bad line %q", spec, line)
-		}
-		files = append(files, fileSize{name, n})
-	}
 	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -640,29 +637,43 @@ func floorCreate(spec, dir string, workers int) error {
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
-		wg.Go(func() { errs[w] = createEvery(dfd, files, w, workers) })
+		wg.Go(func() { errs[w] = createEvery(spec, dfd, w, workers) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-// createEvery creates files[first], files[first+step], ...
-func createEvery(dfd int, files []fileSize, first, step int) error {
+// createEvery creates the files of lines first, first+step, ... of spec.
+// Each worker reads the list itself, so that none holds it in memory.
+func createEvery(spec string, dfd, first, step int) error {
+	f, err := os.Open(spec)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
 	buf := make([]byte, 1<<20)
 	for i := range buf {
 		buf[i] = byte(i * 7)
 	}
-	for i := first; i < len(files); i += step {
-		f := files[i]
-		fd, err := unix.Openat(dfd, f.name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o666)
-		if err != nil {
-			return fmt.Errorf("create %s: %w", f.name, err)
+	sc := bufio.NewScanner(f)
+	for line := 0; sc.Scan(); line++ {
+		if line%step != first {
+			continue
 		}
-		for off := int64(0); off < f.size; {
-			k, err := unix.Pwrite(fd, buf[:min(f.size-off, int64(len(buf)))], off)
+		size, name, ok := strings.Cut(sc.Text(), " ")
+		n, err := strconv.ParseInt(size, 10, 64)
+		if !ok || err != nil {
+			return fmt.Errorf("%s: bad line %q", spec, sc.Text())
+		}
+		fd, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o666)
+		if err != nil {
+			return fmt.Errorf("create %s: %w", name, err)
+		}
+		for off := int64(0); off < n; {
+			k, err := unix.Pwrite(fd, buf[:min(n-off, int64(len(buf)))], off)
 			if err != nil {
 				unix.Close(fd)
-				return fmt.Errorf("write %s: %w", f.name, err)
+				return fmt.Errorf("write %s: %w", name, err)
 			}
 			off += int64(k)
 		}
@@ -670,5 +681,5 @@ func createEvery(dfd int, files []fileSize, first, step int) error {
 			return err
 		}
 	}
-	return nil
+	return sc.Err()
 }
