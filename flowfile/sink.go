@@ -450,6 +450,9 @@ func (s *sink) ensureOpen(f *file) error {
 			s.w.opens.Add(1)
 			s.fdPush(f)
 			n := s.w.open.Add(1)
+			if n == growFDTableAt {
+				s.w.growFDTable()
+			}
 			for p := s.w.peak.Load(); n > p && !s.w.peak.CompareAndSwap(p, n); p = s.w.peak.Load() {
 			}
 			return nil

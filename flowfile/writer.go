@@ -18,6 +18,12 @@ const (
 	DefaultBufferSize = 64 << 10 // largest buffer of one stream
 	minBufferSize     = 256
 	fdReserve         = 64 // descriptors left for everything else (inputs, reports, stdio)
+
+	// Once this many flow files are open at once, the Writer grows the
+	// process's descriptor table to its whole budget (growFDTable), up to
+	// maxFDTable descriptors; the kernel doubles it from there.
+	growFDTableAt = 128
+	maxFDTable    = 1 << 16
 )
 
 // ErrNoName means every candidate name of a flow file was taken.
@@ -92,6 +98,7 @@ type Writer struct {
 	poolCap int64        // descriptors shared by the sinks beyond one each
 	pool    atomic.Int64 // of those, taken
 	open    atomic.Int64
+	grown   atomic.Bool  // growFDTable ran
 	arena   *arena       // the write buffers' memory
 	disk    atomic.Int64 // bytes of flow files, as counted against MaxDisk
 	full    atomic.Bool  // MaxDisk was reached
@@ -150,6 +157,26 @@ func New(cfg Config) (*Writer, error) {
 		w.sinks = append(w.sinks, newSink(w))
 	}
 	return w, nil
+}
+
+// growFDTable grows the process's descriptor table at once to hold the
+// descriptor budget. The kernel doubles the table as descriptors are
+// taken, and in a process of several threads each doubling waits for an
+// RCU grace period (synchronize_rcu in expand_fdtable: 8 to 24 ms here)
+// while every other open waits for it: from 256 to 32,768 descriptors one
+// doubling at a time, that stalled both shards for about 100 ms, a tenth
+// of the 10,000-connection benchmark (docs/performance.md). F_DUPFD takes
+// the lowest free descriptor at or above the one asked, so it never
+// replaces one in use; the copy is closed at once and the table stays. It
+// is only a hint: where it fails, the table grows as before.
+func (w *Writer) growFDTable() {
+	if !w.grown.CompareAndSwap(false, true) {
+		return
+	}
+	top := min(w.cfg.MaxOpen+fdReserve, maxFDTable) - 1
+	if fd, err := unix.FcntlInt(uintptr(w.dirfd), unix.F_DUPFD_CLOEXEC, top); err == nil {
+		unix.Close(fd)
+	}
 }
 
 // Sink returns the sink of shard i; only that shard's goroutine may use it.
