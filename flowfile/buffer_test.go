@@ -73,6 +73,74 @@ func TestLargestBufferFirst(t *testing.T) {
 	}
 }
 
+// A buffer that has not grown while its sink took in twice the arena is
+// written out before larger, busier ones: a quiet stream does not keep
+// its pages while the busy ones share what is left. Until then the
+// largest goes first.
+func TestStaleBufferFirst(t *testing.T) {
+	dir := t.TempDir()
+	w, err := New(Config{Dir: dir, MaxBuffer: 8 * maxPageSize}) // stale after 16 KiB
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := reassembly.NewShard(reassembly.Config{}, w.Sink(0))
+	keyOf := func(i int) reassembly.Key { return reassembly.Key{Src: c2s.Src, Dst: netipPort(i)} }
+	seq := map[int]reassembly.Seq{}
+	sent := map[int]int64{}
+	send := func(i, n int) {
+		t.Helper()
+		if _, ok := seq[i]; !ok {
+			seq[i] = 1000
+		}
+		seg := reassembly.Segment{Key: keyOf(i), Seq: seq[i], Flags: pa, Time: t0.UnixNano(), Payload: []byte(strings.Repeat(string(rune('a'+i)), n)), VLAN: reassembly.NoVLAN}
+		if err := sh.Handle(&seg); err != nil {
+			t.Fatal(err)
+		}
+		seq[i] = seq[i].Add(int64(n))
+		sent[i] += int64(n)
+	}
+	onDisk := func(i int) int64 {
+		fi, err := os.Stat(filepath.Join(dir, Name(keyOf(i), reassembly.NoVLAN, 0)))
+		if err != nil {
+			return -1
+		}
+		return fi.Size()
+	}
+	send(0, 100) // one page, then quiet
+	// Flows 1 and 2 take turns with two pages a segment: whenever one
+	// needs pages the other holds more than flow 0, so largest first
+	// never picks flow 0.
+	for k := range 6 { // 10,800 bytes: flow 0 not stale yet
+		send(1+k%2, 1800)
+	}
+	if onDisk(1) <= 0 && onDisk(2) <= 0 {
+		t.Fatal("no busy buffer written out yet: the arena is not full, the test proves nothing")
+	}
+	if n := onDisk(0); n != -1 {
+		t.Fatalf("flow 0 written after 10,800 bytes of others (%d on disk): before it was stale", n)
+	}
+	for k := range 6 { // 21,600 bytes in all
+		send(1+k%2, 1800)
+	}
+	if n := onDisk(0); n != 100 {
+		t.Errorf("flow 0: %d bytes on disk after 21,600 bytes of others, want its 100: a stale buffer goes first", n)
+	}
+	if err := sh.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if n := onDisk(i); n != sent[i] {
+			t.Errorf("flow %d: %d bytes, want %d", i, n, sent[i])
+		}
+	}
+	if used := pagesInUse(w); used != 0 {
+		t.Errorf("%d pages still in use once every stream closed", used)
+	}
+}
+
 // pagesInUse counts the pages of w's arena that hold buffered bytes.
 func pagesInUse(w *Writer) int {
 	n := int(w.arena.next.Load()) - len(w.arena.free)

@@ -43,6 +43,11 @@ type file struct {
 
 	fdNewer, fdOlder *file // the sink's open descriptors, most recent first
 	bkNewer, bkOlder *file // the sink's files holding as many pages
+
+	// The sink's files holding pages, the buffer that grew last first,
+	// and the sink's count of buffered bytes when f's last grew.
+	idleNewer, idleOlder *file
+	lastAppend           int64
 }
 
 // sink writes the flow files of one shard. One goroutine uses it.
@@ -51,17 +56,24 @@ type sink struct {
 	own                int // descriptors open
 	fdNewest, fdOldest *file
 
-	direct  int          // a write this big is not buffered
-	free    []uint32     // free pages of the arena (buffer.go)
-	buckets []bucket     // buckets[k]: the files holding k pages
-	top     int          // no bucket above it holds a file
+	direct  int      // a write this big is not buffered
+	free    []uint32 // free pages of the arena (buffer.go)
+	buckets []bucket // buckets[k]: the files holding k pages
+	top     int      // no bucket above it holds a file
+
+	// The files holding pages, by when their buffers last grew; a buffer
+	// that did not grow while the sink took staleAfter bytes is stale.
+	idleNewest, idleOldest *file
+	appended, staleAfter   int64
+
 	iov     []unix.Iovec // for pwritev
 	scratch []byte       // for moving and comparing file data
 }
 
 func newSink(w *Writer) *sink {
 	pages := (w.cfg.BufferSize + w.arena.pageSize - 1) / w.arena.pageSize
-	return &sink{w: w, direct: max(w.cfg.BufferSize/4, 1), buckets: make([]bucket, pages+1)}
+	share := int64(w.arena.pages) * int64(w.arena.pageSize) / int64(w.cfg.Shards)
+	return &sink{w: w, direct: max(w.cfg.BufferSize/4, 1), buckets: make([]bucket, pages+1), staleAfter: staleShares * share}
 }
 
 func (s *sink) state(st *reassembly.Stream) *file {
