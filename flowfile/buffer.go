@@ -189,7 +189,7 @@ func (s *sink) largest(f *file) *file {
 		s.top--
 	}
 	for k := s.top; k > 0; k-- {
-		for v := s.buckets[k].oldest; v != nil; v = v.bkNewer {
+		for v := s.buckets[k].oldest; v != nil; v = v.links[pageList].newer {
 			if v != f {
 				return v
 			}
@@ -205,9 +205,9 @@ const staleShares = 2
 // stale returns the file other than f whose buffer has not grown for
 // longest, if it is stale; else nil.
 func (s *sink) stale(f *file) *file {
-	v := s.idleOldest
+	v := s.grown.oldest
 	if v == f && v != nil {
-		v = v.idleNewer
+		v = v.links[growList].newer
 	}
 	if v != nil && s.appended-v.lastAppend > s.staleAfter {
 		return v
@@ -219,71 +219,24 @@ func (s *sink) stale(f *file) *file {
 func (s *sink) grew(f *file, n int) {
 	s.appended += int64(n)
 	f.lastAppend = s.appended
-	if f != s.idleNewest {
-		s.idleUnlink(f)
-		s.idlePush(f)
+	if s.grown.newest != f {
+		if s.grown.has(f, growList) {
+			s.grown.unlink(f, growList)
+		}
+		s.grown.push(f, growList)
 	}
 }
-
-func (s *sink) idlePush(f *file) {
-	f.idleOlder = s.idleNewest
-	if s.idleNewest != nil {
-		s.idleNewest.idleNewer = f
-	} else {
-		s.idleOldest = f
-	}
-	s.idleNewest = f
-}
-
-func (s *sink) idleUnlink(f *file) {
-	if f.idleNewer == nil && f.idleOlder == nil && s.idleNewest != f {
-		return // not on the list
-	}
-	if f.idleNewer != nil {
-		f.idleNewer.idleOlder = f.idleOlder
-	} else {
-		s.idleNewest = f.idleOlder
-	}
-	if f.idleOlder != nil {
-		f.idleOlder.idleNewer = f.idleNewer
-	} else {
-		s.idleOldest = f.idleNewer
-	}
-	f.idleNewer, f.idleOlder = nil, nil
-}
-
-// bucket lists the files holding as many pages, newest first.
-type bucket struct{ newest, oldest *file }
 
 // rebucket moves f, which held had pages, to the bucket of its count.
 func (s *sink) rebucket(f *file, had int) {
 	if had > 0 {
-		b := &s.buckets[had]
-		if f.bkNewer != nil {
-			f.bkNewer.bkOlder = f.bkOlder
-		} else {
-			b.newest = f.bkOlder
-		}
-		if f.bkOlder != nil {
-			f.bkOlder.bkNewer = f.bkNewer
-		} else {
-			b.oldest = f.bkNewer
-		}
-		f.bkNewer, f.bkOlder = nil, nil
-	}
-	if len(f.pages) == 0 {
-		s.idleUnlink(f)
+		s.buckets[had].unlink(f, pageList)
 	}
 	if k := len(f.pages); k > 0 {
-		b := &s.buckets[k]
-		f.bkOlder = b.newest
-		if b.newest != nil {
-			b.newest.bkNewer = f
-		} else {
-			b.oldest = f
-		}
-		b.newest = f
+		s.buckets[k].push(f, pageList)
 		s.top = max(s.top, k)
+	} else if s.grown.has(f, growList) {
+		s.grown.unlink(f, growList)
 	}
 }
 

@@ -41,30 +41,25 @@ type file struct {
 	// The same for the stream's pcap (-K), whose records are taken whole.
 	pcapAcct int64
 
-	fdNewer, fdOlder *file // the sink's open descriptors, most recent first
-	bkNewer, bkOlder *file // the sink's files holding as many pages
-
-	// The sink's files holding pages, the buffer that grew last first,
-	// and the sink's count of buffered bytes when f's last grew.
-	idleNewer, idleOlder *file
-	lastAppend           int64
+	links      [numLists]links // on the sink's lists (list.go)
+	lastAppend int64           // the sink's count of buffered bytes when f's buffer last grew
 }
 
 // sink writes the flow files of one shard. One goroutine uses it.
 type sink struct {
-	w                  *Writer
-	own                int // descriptors open
-	fdNewest, fdOldest *file
+	w   *Writer
+	own int      // descriptors open
+	fds fileList // the files open, the most recently used first
 
-	direct  int      // a write this big is not buffered
-	free    []uint32 // free pages of the arena (buffer.go)
-	buckets []bucket // buckets[k]: the files holding k pages
-	top     int      // no bucket above it holds a file
+	direct  int        // a write this big is not buffered
+	free    []uint32   // free pages of the arena (buffer.go)
+	buckets []fileList // buckets[k]: the files holding k pages
+	top     int        // no bucket above it holds a file
 
 	// The files holding pages, by when their buffers last grew; a buffer
 	// that did not grow while the sink took staleAfter bytes is stale.
-	idleNewest, idleOldest *file
-	appended, staleAfter   int64
+	grown                fileList
+	appended, staleAfter int64
 
 	iov     []unix.Iovec // for pwritev
 	scratch []byte       // for moving and comparing file data
@@ -73,7 +68,7 @@ type sink struct {
 func newSink(w *Writer) *sink {
 	pages := (w.cfg.BufferSize + w.arena.pageSize - 1) / w.arena.pageSize
 	share := int64(w.arena.pages) * int64(w.arena.pageSize) / int64(w.cfg.Shards)
-	return &sink{w: w, direct: max(w.cfg.BufferSize/4, 1), buckets: make([]bucket, pages+1), staleAfter: staleShares * share}
+	return &sink{w: w, direct: max(w.cfg.BufferSize/4, 1), buckets: make([]fileList, pages+1), staleAfter: staleShares * share}
 }
 
 func (s *sink) state(st *reassembly.Stream) *file {
@@ -443,7 +438,7 @@ func (s *sink) scratchBuf() []byte {
 // ensureOpen gives f a descriptor, creating the file on first use.
 func (s *sink) ensureOpen(f *file) error {
 	if f.fd >= 0 {
-		s.fdTouch(f)
+		s.fds.touch(f, fdList)
 		return nil
 	}
 	for {
@@ -460,7 +455,7 @@ func (s *sink) ensureOpen(f *file) error {
 		}
 		if err == nil {
 			s.w.opens.Add(1)
-			s.fdPush(f)
+			s.fds.push(f, fdList)
 			n := s.w.open.Add(1)
 			if n == growFDTableAt {
 				s.w.growFDTable()
@@ -472,8 +467,8 @@ func (s *sink) ensureOpen(f *file) error {
 		s.releaseFD()
 		// Out of descriptors for all our budget says (something else in the
 		// process holds some): give one of ours back and retry.
-		if (errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE)) && s.fdOldest != nil {
-			if cerr := s.closeFD(s.fdOldest); cerr != nil {
+		if (errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE)) && s.fds.oldest != nil {
+			if cerr := s.closeFD(s.fds.oldest); cerr != nil {
 				return cerr
 			}
 			continue
@@ -526,7 +521,7 @@ func (s *sink) takeFD() {
 		s.w.pool.Add(-1)
 		// Errors of close(2) on a file we only wrote with pwrite: none to
 		// report that a later reopen would not.
-		_ = s.closeFD(s.fdOldest)
+		_ = s.closeFD(s.fds.oldest)
 	}
 	s.own++
 }
@@ -541,7 +536,7 @@ func (s *sink) releaseFD() {
 func (s *sink) closeFD(f *file) error {
 	err := unix.Close(f.fd)
 	f.fd = -1
-	s.fdUnlink(f)
+	s.fds.unlink(f, fdList)
 	s.w.open.Add(-1) // before the slot is given back, so the peak stays exact
 	s.releaseFD()
 	if err != nil {
@@ -558,47 +553,12 @@ func (s *sink) closeAll() error {
 			errs = append(errs, s.flush(s.buckets[k].oldest))
 		}
 	}
-	for s.fdOldest != nil {
-		errs = append(errs, s.closeFD(s.fdOldest))
+	for s.fds.oldest != nil {
+		errs = append(errs, s.closeFD(s.fds.oldest))
 	}
 	s.w.arena.give(s.free)
 	s.free = nil
 	return errors.Join(errs...)
-}
-
-// The LRU list of open descriptors, intrusive so that moving a file costs
-// no allocation.
-
-func (s *sink) fdPush(f *file) {
-	f.fdOlder, f.fdNewer = s.fdNewest, nil
-	if s.fdNewest != nil {
-		s.fdNewest.fdNewer = f
-	}
-	s.fdNewest = f
-	if s.fdOldest == nil {
-		s.fdOldest = f
-	}
-}
-
-func (s *sink) fdUnlink(f *file) {
-	if f.fdNewer != nil {
-		f.fdNewer.fdOlder = f.fdOlder
-	} else {
-		s.fdNewest = f.fdOlder
-	}
-	if f.fdOlder != nil {
-		f.fdOlder.fdNewer = f.fdNewer
-	} else {
-		s.fdOldest = f.fdNewer
-	}
-	f.fdNewer, f.fdOlder = nil, nil
-}
-
-func (s *sink) fdTouch(f *file) {
-	if s.fdNewest != f {
-		s.fdUnlink(f)
-		s.fdPush(f)
-	}
 }
 
 // futimens sets the times of the file open as fd (utimensat with a NULL
