@@ -13,33 +13,8 @@ import (
 // out first; smaller ones stay in memory. Every page comes back when the
 // streams close.
 func TestLargestBufferFirst(t *testing.T) {
-	dir := t.TempDir()
-	w, err := New(Config{Dir: dir, MaxBuffer: 3 * maxPageSize}) // three pages
-
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh := reassembly.NewShard(reassembly.Config{}, w.Sink(0))
-	keyOf := func(i int) reassembly.Key { return reassembly.Key{Src: c2s.Src, Dst: netipPort(i)} }
-	seq := map[int]reassembly.Seq{}
-	send := func(i, n int) {
-		t.Helper()
-		if _, ok := seq[i]; !ok {
-			seq[i] = 1000
-		}
-		seg := reassembly.Segment{Key: keyOf(i), Seq: seq[i], Flags: pa, Time: t0.UnixNano(), Payload: []byte(strings.Repeat(string(rune('a'+i)), n)), VLAN: reassembly.NoVLAN}
-		if err := sh.Handle(&seg); err != nil {
-			t.Fatal(err)
-		}
-		seq[i] = seq[i].Add(int64(n))
-	}
-	onDisk := func(i int) int64 {
-		fi, err := os.Stat(filepath.Join(dir, Name(keyOf(i), reassembly.NoVLAN, 0)))
-		if err != nil {
-			return -1
-		}
-		return fi.Size()
-	}
+	r := newBufferRig(t, 3*maxPageSize) // three pages
+	w, sh, send, onDisk := r.w, r.sh, r.send, r.onDisk
 	send(0, 100)  // a page
 	send(1, 1500) // two pages
 	send(0, 100)
@@ -78,34 +53,8 @@ func TestLargestBufferFirst(t *testing.T) {
 // its pages while the busy ones share what is left. Until then the
 // largest goes first.
 func TestStaleBufferFirst(t *testing.T) {
-	dir := t.TempDir()
-	w, err := New(Config{Dir: dir, MaxBuffer: 8 * maxPageSize}) // stale after 16 KiB
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh := reassembly.NewShard(reassembly.Config{}, w.Sink(0))
-	keyOf := func(i int) reassembly.Key { return reassembly.Key{Src: c2s.Src, Dst: netipPort(i)} }
-	seq := map[int]reassembly.Seq{}
-	sent := map[int]int64{}
-	send := func(i, n int) {
-		t.Helper()
-		if _, ok := seq[i]; !ok {
-			seq[i] = 1000
-		}
-		seg := reassembly.Segment{Key: keyOf(i), Seq: seq[i], Flags: pa, Time: t0.UnixNano(), Payload: []byte(strings.Repeat(string(rune('a'+i)), n)), VLAN: reassembly.NoVLAN}
-		if err := sh.Handle(&seg); err != nil {
-			t.Fatal(err)
-		}
-		seq[i] = seq[i].Add(int64(n))
-		sent[i] += int64(n)
-	}
-	onDisk := func(i int) int64 {
-		fi, err := os.Stat(filepath.Join(dir, Name(keyOf(i), reassembly.NoVLAN, 0)))
-		if err != nil {
-			return -1
-		}
-		return fi.Size()
-	}
+	r := newBufferRig(t, 8*maxPageSize) // stale after 16 KiB
+	w, sh, send, onDisk := r.w, r.sh, r.send, r.onDisk
 	send(0, 100) // one page, then quiet
 	// Flows 1 and 2 take turns with two pages a segment: whenever one
 	// needs pages the other holds more than flow 0, so largest first
@@ -132,13 +81,58 @@ func TestStaleBufferFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		if n := onDisk(i); n != sent[i] {
-			t.Errorf("flow %d: %d bytes, want %d", i, n, sent[i])
+		if n := onDisk(i); n != r.sent[i] {
+			t.Errorf("flow %d: %d bytes, want %d", i, n, r.sent[i])
 		}
 	}
 	if used := pagesInUse(w); used != 0 {
 		t.Errorf("%d pages still in use once every stream closed", used)
 	}
+}
+
+// bufferRig is one shard writing through a Writer with maxBuffer bytes
+// of buffers: send(i, n) sends n bytes on flow i, onDisk(i) is the size of
+// flow i's file (-1 if there is none).
+type bufferRig struct {
+	t    *testing.T
+	dir  string
+	w    *Writer
+	sh   *reassembly.Shard
+	seq  map[int]reassembly.Seq
+	sent map[int]int64
+}
+
+func newBufferRig(t *testing.T, maxBuffer int64) *bufferRig {
+	dir := t.TempDir()
+	w, err := New(Config{Dir: dir, MaxBuffer: maxBuffer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := reassembly.NewShard(reassembly.Config{}, w.Sink(0))
+	return &bufferRig{t: t, dir: dir, w: w, sh: sh, seq: map[int]reassembly.Seq{}, sent: map[int]int64{}}
+}
+
+func (r *bufferRig) key(i int) reassembly.Key { return reassembly.Key{Src: c2s.Src, Dst: netipPort(i)} }
+
+func (r *bufferRig) send(i, n int) {
+	r.t.Helper()
+	if _, ok := r.seq[i]; !ok {
+		r.seq[i] = 1000
+	}
+	seg := reassembly.Segment{Key: r.key(i), Seq: r.seq[i], Flags: pa, Time: t0.UnixNano(), Payload: []byte(strings.Repeat(string(rune('a'+i)), n)), VLAN: reassembly.NoVLAN}
+	if err := r.sh.Handle(&seg); err != nil {
+		r.t.Fatal(err)
+	}
+	r.seq[i] = r.seq[i].Add(int64(n))
+	r.sent[i] += int64(n)
+}
+
+func (r *bufferRig) onDisk(i int) int64 {
+	fi, err := os.Stat(filepath.Join(r.dir, Name(r.key(i), reassembly.NoVLAN, 0)))
+	if err != nil {
+		return -1
+	}
+	return fi.Size()
 }
 
 // pagesInUse counts the pages of w's arena that hold buffered bytes.
