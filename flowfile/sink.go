@@ -13,15 +13,18 @@ import (
 // file is the sink's state of one stream, kept in Stream.Handle.
 type file struct {
 	key   reassembly.Key
-	vlan  int32
 	first int64 // capture time of the stream's first packet: the file's mtime
-
-	name   string // "" until the file is created
-	fd     int    // -1 when not open
-	size   int64  // bytes on disk: the end of the highest write
-	ext    int64  // the file is at least this long (zeros past size)
-	want   bool   // a Write came: the file must exist, even empty (-b)
+	// vlan and the flags share a word (the struct stays in its size class:
+	// 65,536 open directions hold as many files).
+	vlan   int32
+	want   bool // a Write came: the file must exist, even empty (-b)
 	closed bool
+	frozen bool // takes no more data (Config.MaxDisk, below)
+
+	name string // "" until the file is created
+	fd   int    // -1 when not open
+	size int64  // bytes on disk: the end of the highest write
+	ext  int64  // the file is at least this long (zeros past size)
 
 	// The write buffer (buffer.go): bufLen bytes for offsets bufOff on,
 	// in pages of the Writer's arena.
@@ -37,7 +40,6 @@ type file struct {
 	// did not fit: later offsets would not match the file's).
 	acct    int64
 	skipped int64
-	frozen  bool
 	// The same for the stream's pcap (-K), whose records are taken whole.
 	pcapAcct int64
 
