@@ -219,23 +219,25 @@ func (s *sink) stale(f *file) *file {
 func (s *sink) grew(f *file, n int) {
 	s.appended += int64(n)
 	f.lastAppend = s.appended
-	if s.grown.newest != f {
-		if s.grown.has(f, growList) {
-			s.grown.unlink(f, growList)
-		}
-		s.grown.push(f, growList)
-	}
+	s.grown.touch(f, growList)
 }
 
-// rebucket moves f, which held had pages, to the bucket of its count.
+// rebucket moves f, which held had pages, to the bucket of its count. A
+// file is on the growth list while it holds pages: its bytes go in
+// (copyIn) only once it has them.
 func (s *sink) rebucket(f *file, had int) {
+	k := len(f.pages)
 	if had > 0 {
 		s.buckets[had].unlink(f, pageList)
 	}
-	if k := len(f.pages); k > 0 {
+	if k > 0 {
 		s.buckets[k].push(f, pageList)
 		s.top = max(s.top, k)
-	} else if s.grown.has(f, growList) {
+	}
+	switch {
+	case had == 0 && k > 0:
+		s.grown.push(f, growList)
+	case had > 0 && k == 0:
 		s.grown.unlink(f, growList)
 	}
 }

@@ -92,17 +92,17 @@ type Stats struct {
 // they share only atomic counters: the descriptor and memory budgets and
 // the statistics.
 type Writer struct {
-	cfg     Config
-	dir     string
-	dirfd   int
-	poolCap int64        // descriptors shared by the sinks beyond one each
-	pool    atomic.Int64 // of those, taken
-	open    atomic.Int64
-	grown   atomic.Bool  // growFDTable ran
-	arena   *arena       // the write buffers' memory
-	disk    atomic.Int64 // bytes of flow files, as counted against MaxDisk
-	full    atomic.Bool  // MaxDisk was reached
-	sinks   []*sink
+	cfg          Config
+	dir          string
+	dirfd        int
+	poolCap      int64        // descriptors shared by the sinks beyond one each
+	pool         atomic.Int64 // of those, taken
+	open         atomic.Int64
+	fdTableGrown atomic.Bool  // growFDTable ran
+	arena        *arena       // the write buffers' memory
+	disk         atomic.Int64 // bytes of flow files, as counted against MaxDisk
+	full         atomic.Bool  // MaxDisk was reached
+	sinks        []*sink
 
 	files, bytes, written, writes, opens, shifts atomic.Uint64
 	pcapFrames, pcapLeft                         atomic.Uint64
@@ -170,7 +170,7 @@ func New(cfg Config) (*Writer, error) {
 // replaces one in use; the copy is closed at once and the table stays. It
 // is only a hint: where it fails, the table grows as before.
 func (w *Writer) growFDTable() {
-	if !w.grown.CompareAndSwap(false, true) {
+	if !w.fdTableGrown.CompareAndSwap(false, true) {
 		return
 	}
 	top := min(w.cfg.MaxOpen+fdReserve, maxFDTable) - 1
