@@ -194,13 +194,14 @@ func element(w io.StringWriter, indent int, name, value string) {
 }
 
 // fileObject appends the <fileobject> of one stream, as tcpflow's
-// tcpip::dump_xml writes it: path is the flow file's path as the report
-// names it ("" when the stream carried no payload).
-func fileObject(b []byte, s *streamInfo, path string) []byte {
+// tcpip::dump_xml writes it: dir is what the report puts before a file's
+// name (see Reporter.dir).
+func fileObject(b []byte, s *streamInfo, dir string) []byte {
 	b = append(b, "    <fileobject>\n"...)
-	if path != "" {
+	if s.name != "" { // "" when the stream carried no payload
 		b = append(b, "      <filename>"...)
-		b = appendEscaped(b, path)
+		b = appendEscaped(b, dir)
+		b = appendEscaped(b, s.name)
 		b = append(b, "</filename>\n"...)
 	}
 	b = append(b, "      <filesize>"...)
@@ -265,7 +266,6 @@ func fileObject(b []byte, s *streamInfo, path string) []byte {
 	}
 	if s.http != nil {
 		b = append(b, "\n    <byte_runs>\n"...)
-		dir := pathDir(path)
 		for _, body := range s.http.Bodies {
 			if body.Name == "" {
 				continue
@@ -273,7 +273,8 @@ func fileObject(b []byte, s *streamInfo, path string) []byte {
 			b = append(b, "     <byte_run file_offset='"...)
 			b = strconv.AppendInt(b, body.Offset, 10)
 			b = append(b, "'><fileobject><filename>"...)
-			b = appendEscaped(b, dir+body.Name)
+			b = appendEscaped(b, dir)
+			b = appendEscaped(b, body.Name)
 			b = append(b, "</filename><filesize>"...)
 			b = strconv.AppendInt(b, body.Size, 10)
 			b = append(b, "</filesize></fileobject></byte_run>\n"...)
@@ -281,14 +282,6 @@ func fileObject(b []byte, s *streamInfo, path string) []byte {
 		b = append(b, "    </byte_runs>"...)
 	}
 	return append(b, "\n    </fileobject>\n"...)
-}
-
-// pathDir is the directory part of a report path, with its slash.
-func pathDir(path string) string {
-	if i := strings.LastIndexByte(path, '/'); i >= 0 {
-		return path[:i+1]
-	}
-	return ""
 }
 
 // appendTime writes a capture time as tcpflow's to8601 does:

@@ -68,6 +68,7 @@ type ReportStats struct {
 // so that the shards only wait when the workers fall behind.
 type Reporter struct {
 	cfg   ReportConfig
+	dir   string // reportDir(cfg.Dir)
 	xml   *dfxml
 	flows *jsonl
 	exec  *runner
@@ -175,7 +176,7 @@ func NewReporter(cfg ReportConfig) (*Reporter, error) {
 	if cfg.Creator.Start.IsZero() {
 		cfg.Creator.Start = time.Now()
 	}
-	r := &Reporter{cfg: cfg, stderr: &lockedWriter{w: cfg.Stderr}}
+	r := &Reporter{cfg: cfg, dir: reportDir(cfg.Dir), stderr: &lockedWriter{w: cfg.Stderr}}
 	for i := range r.pending {
 		r.pending[i].conns = map[uint64]*conn{}
 	}
@@ -276,7 +277,7 @@ func (r *Reporter) report(c *conn) {
 	b := (*bp)[:0]
 	if r.xml != nil {
 		for _, s := range c.streams {
-			b = fileObject(b, s, r.reportPath(s.name))
+			b = fileObject(b, s, r.dir)
 		}
 	}
 	xml := len(b)
@@ -310,13 +311,14 @@ func (r *Reporter) report(c *conn) {
 
 var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
-// reportPath is how report.xml names a file: in the output directory, as
-// tcpflow writes it (no "./" for the current directory).
-func (r *Reporter) reportPath(name string) string {
-	if name == "" {
-		return ""
-	}
-	return filepath.Join(r.cfg.Dir, name)
+// reportDir is what report.xml puts before a file's name: the output
+// directory as filepath.Join writes it, as tcpflow names its files (no
+// "./" for the current directory). Flow file names hold no slash, so
+// joining it to each one is the same as a filepath.Join, without the
+// allocation per file.
+func reportDir(dir string) string {
+	p := filepath.Join(dir, "x")
+	return p[:len(p)-1]
 }
 
 // scan runs the scanners on the connection's files.

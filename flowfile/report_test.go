@@ -223,6 +223,17 @@ func TestCommunityID(t *testing.T) {
 	}
 }
 
+// TestReportDir: a flow file's path in report.xml is filepath.Join's,
+// whatever form the output directory was given in.
+func TestReportDir(t *testing.T) {
+	const name = "010.000.000.001.00080-010.000.000.002.01234c1"
+	for _, dir := range []string{"", ".", "./", "out", "out/", "./out", "out//x/", "out/./x/..", "/", "/tmp/o", "../o", "é t"} {
+		if got, want := reportDir(dir)+name, filepath.Join(dir, name); got != want {
+			t.Errorf("reportDir(%q)+name = %q, want %q", dir, got, want)
+		}
+	}
+}
+
 func TestXMLEscape(t *testing.T) {
 	for in, want := range map[string]string{
 		"a<b>&'\"":   "a&lt;b&gt;&amp;&apos;&quot;",
