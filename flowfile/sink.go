@@ -460,7 +460,7 @@ func (s *sink) ensureOpen(f *file) error {
 			s.fds.push(f, fdList)
 			n := s.w.open.Add(1)
 			if n == growFDTableAt {
-				s.w.growFDTable()
+				s.w.fdTable.Do(s.w.growFDTable)
 			}
 			for p := s.w.peak.Load(); n > p && !s.w.peak.CompareAndSwap(p, n); p = s.w.peak.Load() {
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -92,17 +93,17 @@ type Stats struct {
 // they share only atomic counters: the descriptor and memory budgets and
 // the statistics.
 type Writer struct {
-	cfg          Config
-	dir          string
-	dirfd        int
-	poolCap      int64        // descriptors shared by the sinks beyond one each
-	pool         atomic.Int64 // of those, taken
-	open         atomic.Int64
-	fdTableGrown atomic.Bool  // growFDTable ran
-	arena        *arena       // the write buffers' memory
-	disk         atomic.Int64 // bytes of flow files, as counted against MaxDisk
-	full         atomic.Bool  // MaxDisk was reached
-	sinks        []*sink
+	cfg     Config
+	dir     string
+	dirfd   int
+	poolCap int64        // descriptors shared by the sinks beyond one each
+	pool    atomic.Int64 // of those, taken
+	open    atomic.Int64
+	fdTable sync.Once    // growFDTable, once
+	arena   *arena       // the write buffers' memory
+	disk    atomic.Int64 // bytes of flow files, as counted against MaxDisk
+	full    atomic.Bool  // MaxDisk was reached
+	sinks   []*sink
 
 	files, bytes, written, writes, opens, shifts atomic.Uint64
 	pcapFrames, pcapLeft                         atomic.Uint64
@@ -168,11 +169,9 @@ func New(cfg Config) (*Writer, error) {
 // of the 10,000-connection benchmark (docs/performance.md). F_DUPFD takes
 // the lowest free descriptor at or above the one asked, so it never
 // replaces one in use; the copy is closed at once and the table stays. It
-// is only a hint: where it fails, the table grows as before.
+// is only a hint: where it fails, the table grows as before. Run it once
+// (Writer.fdTable).
 func (w *Writer) growFDTable() {
-	if !w.fdTableGrown.CompareAndSwap(false, true) {
-		return
-	}
 	top := min(w.cfg.MaxOpen+fdReserve, maxFDTable) - 1
 	if fd, err := unix.FcntlInt(uintptr(w.dirfd), unix.F_DUPFD_CLOEXEC, top); err == nil {
 		unix.Close(fd)

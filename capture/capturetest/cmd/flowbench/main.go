@@ -178,7 +178,7 @@ func bench(o *options, stdout, stderr io.Writer) error {
 
 	out := filepath.Join(root, "out")
 	spec := filepath.Join(root, "files.txt") // each workload's files, written by check
-	// In the order of the indexes below.
+	// In the order of their indexes (cFlowcap, cTcpflow, ...).
 	cs := []contender{
 		{"flowcap", func(in, out string) []string { return []string{flowcap, "read", "-q", "-o", out, in} }},
 		{"tcpflow", func(in, out string) []string { return []string{tcpflow, "-r", in, "-o", out} }},
